@@ -1,0 +1,44 @@
+//! MiniTorrent (`mt`): a BitTorrent engine whose edge is storage.
+//!
+//! Files are memory-mapped, pieces are hashed in parallel on every core, and received blocks
+//! are written straight into mapped output files. The `mt` binary is a thin command-line layer
+//! over this library; the library never sees argument parsing or progress bars.
+//!
+//! # Data flow
+//!
+//! ```text
+//! create: files → layout → hash (rayon, mmap) → metainfo → .torrent
+//! seed:   .torrent → metainfo → storage (mmap) → hash::verify_all → bitfield → session ⇄ peers ⇄ TCP
+//! get:    .torrent → metainfo → trackers / --peer / registry → session → peer threads ⇄ wire
+//!         picker chooses blocks → storage write (mapped) → hash piece → have → all peers
+//! ```
+//!
+//! # Threads
+//!
+//! Blocking sockets with timeouts, one thread per peer connection, and crossbeam channels to
+//! one session thread that owns the picker and the swarm state. Rayon is used only for
+//! hashing. Every loop watches one shutdown flag. The engine reports progress as
+//! [`session::Event`] values on a channel.
+//!
+//! # Modules, in import order
+//!
+//! [`types`] → [`bencode`] → [`metainfo`] → [`layout`] → [`storage`] / [`hash`] / [`bitfield`]
+//! → [`wire`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`registry`] records
+//! same-host seeders; [`error`] is the fatal error every command returns.
+
+pub mod bencode;
+pub mod bitfield;
+pub mod error;
+pub mod hash;
+pub mod layout;
+pub mod metainfo;
+pub mod peer;
+pub mod picker;
+pub mod registry;
+pub mod session;
+pub mod storage;
+pub mod tracker;
+pub mod types;
+pub mod wire;
+
+pub use error::Error;
