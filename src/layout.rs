@@ -1,1 +1,275 @@
-//! (module layout)
+//! Pure piece ↔ file math: where each piece's bytes live in the torrent's files.
+//!
+//! A torrent's files are concatenated, in metainfo order, into one byte stream cut into
+//! pieces of `piece_length` bytes; only the last piece may be shorter. This module maps
+//! ranges of that stream to `(file, offset, length)` slices. It does no I/O.
+//!
+//! Invariants: `piece_count == ceil(total_length / piece_length)`; file offsets are the running
+//! sums of the lengths before them; empty files take no bytes and never appear in a slice;
+//! only [`Layout::piece`] turns a raw number into a [`PieceIndex`] of this torrent.
+//!
+//! ```text
+//! files:   |--a (5)--|b(0)|------c (9)------|d(2)|
+//! stream:  0         5    5                14   16
+//! pieces:  |--p0 (6)--|--p1 (6)--|--p2 (4)-|      (piece_length 6)
+//! p1 = c[1..7];  p2 = c[7..9] + d[0..2]
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+
+use crate::types::PieceIndex;
+
+/// Most pieces a torrent may have (2^21), which bounds every per-piece table.
+pub const MAX_PIECES: u64 = 1 << 21;
+
+/// The geometry of a torrent's byte stream: piece size and file boundaries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    piece_length: u32,
+    total_length: u64,
+    piece_count: u32,
+    /// Start offset of each file in the stream, plus its length.
+    files: Vec<Range<u64>>,
+}
+
+/// Why a set of sizes does not make a valid layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayoutError {
+    /// The piece length is zero.
+    ZeroPieceLength,
+    /// All files together hold no bytes.
+    Empty,
+    /// The file lengths add up to more than 2^63 bytes.
+    TooLarge,
+    /// More pieces than [`MAX_PIECES`].
+    TooManyPieces(u64),
+}
+
+impl fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LayoutError::ZeroPieceLength => f.write_str("piece length is zero"),
+            LayoutError::Empty => f.write_str("torrent holds no data (total size is zero)"),
+            LayoutError::TooLarge => f.write_str("file sizes add up to more than 2^63 bytes"),
+            LayoutError::TooManyPieces(n) => {
+                write!(f, "{n} pieces is more than the limit of {MAX_PIECES}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LayoutError {}
+
+/// One contiguous run of bytes inside one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileSlice {
+    /// Index of the file in metainfo order.
+    pub file: usize,
+    /// Byte offset inside that file.
+    pub offset: u64,
+    /// Number of bytes.
+    pub length: u64,
+}
+
+impl Layout {
+    /// Builds the layout for files of these lengths, in metainfo order.
+    pub fn new(piece_length: u32, file_lengths: &[u64]) -> Result<Layout, LayoutError> {
+        if piece_length == 0 {
+            return Err(LayoutError::ZeroPieceLength);
+        }
+        let mut files = Vec::with_capacity(file_lengths.len());
+        let mut total: u64 = 0;
+        for &length in file_lengths {
+            let end = total.checked_add(length).ok_or(LayoutError::TooLarge)?;
+            files.push(total..end);
+            total = end;
+        }
+        if total > i64::MAX.unsigned_abs() {
+            return Err(LayoutError::TooLarge);
+        }
+        if total == 0 {
+            return Err(LayoutError::Empty);
+        }
+        let count = total.div_ceil(u64::from(piece_length));
+        if count > MAX_PIECES {
+            return Err(LayoutError::TooManyPieces(count));
+        }
+        let piece_count = u32::try_from(count).map_err(|_| LayoutError::TooManyPieces(count))?;
+        Ok(Layout { piece_length, total_length: total, piece_count, files })
+    }
+
+    /// The nominal piece length.
+    pub fn piece_length(&self) -> u32 {
+        self.piece_length
+    }
+
+    /// Total bytes in all files.
+    pub fn total_length(&self) -> u64 {
+        self.total_length
+    }
+
+    /// Number of pieces.
+    pub fn piece_count(&self) -> u32 {
+        self.piece_count
+    }
+
+    /// Number of files, empty ones included.
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Length of file `file`.
+    pub fn file_length(&self, file: usize) -> u64 {
+        self.files.get(file).map_or(0, |r| r.end - r.start)
+    }
+
+    /// The piece with this number, if the torrent has it.
+    pub fn piece(&self, index: u32) -> Option<PieceIndex> {
+        (index < self.piece_count).then_some(PieceIndex(index))
+    }
+
+    /// Every piece, in order.
+    pub fn pieces(&self) -> impl Iterator<Item = PieceIndex> + use<> {
+        (0..self.piece_count).map(PieceIndex)
+    }
+
+    /// Offset of the piece's first byte in the stream.
+    pub fn piece_offset(&self, piece: PieceIndex) -> u64 {
+        u64::from(piece.0) * u64::from(self.piece_length)
+    }
+
+    /// Length of this piece: `piece_length`, or less for the last one.
+    pub fn piece_len(&self, piece: PieceIndex) -> u32 {
+        let rest = self.total_length.saturating_sub(self.piece_offset(piece));
+        // The rest is below piece_length for the last piece, so it fits in a u32.
+        u32::try_from(rest.min(u64::from(self.piece_length))).unwrap_or(self.piece_length)
+    }
+
+    /// The stream range of bytes `begin..begin+length` inside `piece`, if it lies within it.
+    pub fn block_range(&self, piece: PieceIndex, begin: u32, length: u32) -> Option<Range<u64>> {
+        let end = begin.checked_add(length)?;
+        if piece.0 >= self.piece_count || end > self.piece_len(piece) {
+            return None;
+        }
+        let start = self.piece_offset(piece) + u64::from(begin);
+        Some(start..start + u64::from(length))
+    }
+
+    /// The stream range a whole piece covers.
+    pub fn piece_range(&self, piece: PieceIndex) -> Range<u64> {
+        let start = self.piece_offset(piece);
+        start..start + u64::from(self.piece_len(piece))
+    }
+
+    /// The file slices that make up the stream range `range`, in order. Empty files and
+    /// the parts of `range` past the end of the stream yield nothing.
+    pub fn slices(&self, range: Range<u64>) -> impl Iterator<Item = FileSlice> + '_ {
+        // Files are sorted by start offset: find the first one that ends after range.start.
+        let first = self.files.partition_point(|f| f.end <= range.start);
+        self.files[first..].iter().enumerate().map_while(move |(i, file)| {
+            if file.start >= range.end {
+                return None;
+            }
+            let start = range.start.max(file.start);
+            let end = range.end.min(file.end);
+            Some(FileSlice { file: first + i, offset: start - file.start, length: end - start })
+        })
+        .filter(|slice| slice.length > 0)
+    }
+
+    /// The pieces holding any byte of file `file` (empty for an empty file).
+    pub fn file_pieces(&self, file: usize) -> Range<u32> {
+        let Some(span) = self.files.get(file) else { return 0..0 };
+        if span.start == span.end {
+            return 0..0;
+        }
+        let first = span.start / u64::from(self.piece_length);
+        let last = (span.end - 1) / u64::from(self.piece_length);
+        // Both are below piece_count, which is a u32.
+        let to_u32 = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        to_u32(first)..to_u32(last + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slice(file: usize, offset: u64, length: u64) -> FileSlice {
+        FileSlice { file, offset, length }
+    }
+
+    /// The drawing in the module docs.
+    fn drawn() -> Layout {
+        Layout::new(6, &[5, 0, 9, 2]).expect("valid")
+    }
+
+    #[test]
+    fn counts_pieces_with_a_short_last_one() {
+        let layout = drawn();
+        assert_eq!(layout.total_length(), 16);
+        assert_eq!(layout.piece_count(), 3);
+        assert_eq!(layout.piece_len(PieceIndex(0)), 6);
+        assert_eq!(layout.piece_len(PieceIndex(2)), 4);
+        assert_eq!(layout.piece(3), None);
+    }
+
+    #[test]
+    fn first_piece_crosses_an_empty_file() {
+        let layout = drawn();
+        let spans: Vec<_> = layout.slices(layout.piece_range(PieceIndex(0))).collect();
+        assert_eq!(spans, [slice(0, 0, 5), slice(2, 0, 1)]);
+    }
+
+    #[test]
+    fn last_piece_ends_in_the_last_file() {
+        let layout = drawn();
+        let spans: Vec<_> = layout.slices(layout.piece_range(PieceIndex(2))).collect();
+        assert_eq!(spans, [slice(2, 7, 2), slice(3, 0, 2)]);
+    }
+
+    ///  files: |a(2)|b(3)|c(2)|d(9)|      piece 0 = a + b + c[0..1] covers three files
+    #[test]
+    fn a_piece_spanning_three_files() {
+        let layout = Layout::new(6, &[2, 3, 2, 9]).expect("valid");
+        let spans: Vec<_> = layout.slices(layout.piece_range(PieceIndex(0))).collect();
+        assert_eq!(spans, [slice(0, 0, 2), slice(1, 0, 3), slice(2, 0, 1)]);
+        assert_eq!(layout.file_pieces(2), 0..2);
+        assert_eq!(layout.file_pieces(3), 1..3);
+    }
+
+    #[test]
+    fn empty_files_touch_no_pieces() {
+        let layout = Layout::new(4, &[0, 4, 0, 0, 4, 0]).expect("valid");
+        assert_eq!(layout.file_pieces(0), 0..0);
+        assert_eq!(layout.file_pieces(5), 0..0);
+        let spans: Vec<_> = layout.slices(0..8).collect();
+        assert_eq!(spans, [slice(1, 0, 4), slice(4, 0, 4)]);
+    }
+
+    #[test]
+    fn blocks_must_lie_inside_their_piece() {
+        let layout = drawn();
+        assert_eq!(layout.block_range(PieceIndex(1), 2, 4), Some(8..12));
+        assert_eq!(layout.block_range(PieceIndex(2), 2, 3), None);
+        assert_eq!(layout.block_range(PieceIndex(1), u32::MAX, 2), None);
+        assert_eq!(layout.block_range(PieceIndex(9), 0, 1), None);
+    }
+
+    #[test]
+    fn rejects_impossible_geometry() {
+        assert_eq!(Layout::new(0, &[1]), Err(LayoutError::ZeroPieceLength));
+        assert_eq!(Layout::new(16, &[0, 0]), Err(LayoutError::Empty));
+        assert_eq!(Layout::new(16, &[u64::MAX, 1]), Err(LayoutError::TooLarge));
+        assert_eq!(Layout::new(1, &[1 << 22]), Err(LayoutError::TooManyPieces(1 << 22)));
+    }
+
+    #[test]
+    fn single_file_exact_multiple() {
+        let layout = Layout::new(4, &[8]).expect("valid");
+        assert_eq!(layout.piece_count(), 2);
+        assert_eq!(layout.piece_len(PieceIndex(1)), 4);
+        assert_eq!(layout.file_pieces(0), 0..2);
+    }
+}

@@ -28,6 +28,7 @@
 
 pub mod bencode;
 pub mod bitfield;
+pub mod create;
 pub mod error;
 pub mod hash;
 pub mod layout;

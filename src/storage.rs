@@ -1,1 +1,356 @@
-//! (module storage)
+//! A torrent's files on disk, read and written by stream offset.
+//!
+//! [`Storage`] owns one open handle per file and hides which backend serves it: a shared
+//! memory mapping ([`IoMode::Mmap`], the default) or `pread`/`pwrite` ([`IoMode::Pread`], for
+//! network filesystems or on request). The two are never mixed on one file. Empty files are
+//! never mapped. Opening for reading tolerates missing or wrong-sized files (their pieces are
+//! simply unavailable, which `verify` reports); opening for writing creates folders, reserves
+//! every byte up front with `fallocate`, and fails cleanly when the disk is too small.
+
+mod allocate;
+pub mod mmap;
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, lower_io};
+use crate::layout::Layout;
+use mmap::Map;
+
+pub use allocate::{free_space, needed_space};
+
+/// How file bytes are accessed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IoMode {
+    /// Shared memory mappings (default).
+    #[default]
+    Mmap,
+    /// `pread`/`pwrite` system calls.
+    Pread,
+}
+
+impl std::str::FromStr for IoMode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<IoMode, String> {
+        match text {
+            "mmap" => Ok(IoMode::Mmap),
+            "pread" => Ok(IoMode::Pread),
+            other => Err(format!("unknown io mode {other:?}; use mmap or pread")),
+        }
+    }
+}
+
+/// Why some bytes could not be read or written.
+#[derive(Debug)]
+pub enum StorageError {
+    /// The file is missing or has the wrong size, so its pieces are unavailable.
+    Unavailable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A read or write failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// The mapping faulted (the file was truncated or the disk could not back a page).
+    Fault {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageError::Unavailable { path, reason } => write!(f, "{}: {reason}", path.display()),
+            StorageError::Io { path, source } => {
+                write!(f, "{}: {}", path.display(), lower_io(source))
+            }
+            StorageError::Fault { path } => write!(
+                f,
+                "{}: the file changed size while mapped (truncated by another program?)",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+impl From<StorageError> for Error {
+    fn from(err: StorageError) -> Error {
+        match err {
+            StorageError::Io { path, source } => Error::Io { action: "i/o error on", path, source },
+            other => Error::Data { path: other.path().to_path_buf(), reason: other.reason() },
+        }
+    }
+}
+
+impl StorageError {
+    /// The file at fault.
+    pub fn path(&self) -> &Path {
+        match self {
+            StorageError::Unavailable { path, .. }
+            | StorageError::Io { path, .. }
+            | StorageError::Fault { path } => path,
+        }
+    }
+
+    fn reason(&self) -> String {
+        let full = self.to_string();
+        let prefix = format!("{}: ", self.path().display());
+        full.strip_prefix(&prefix).unwrap_or(&full).to_string()
+    }
+}
+
+enum Backing {
+    /// A zero-length file: nothing to read or write.
+    Empty,
+    /// Missing or wrong size (read-only opens only).
+    Unavailable(String),
+    Mapped(Map),
+    Pread(File),
+}
+
+struct StoredFile {
+    path: PathBuf,
+    backing: Backing,
+}
+
+/// The open files of one torrent.
+pub struct Storage {
+    layout: Layout,
+    files: Vec<StoredFile>,
+}
+
+impl Storage {
+    /// Opens existing files read-only. A missing or wrong-sized file is not an error here:
+    /// its pieces read as unavailable. Any other open failure is.
+    pub fn open_read(paths: &[PathBuf], layout: &Layout, io: IoMode) -> Result<Storage, Error> {
+        let mut files = Vec::with_capacity(paths.len());
+        for (index, path) in paths.iter().enumerate() {
+            let expected = layout.file_length(index);
+            let backing = match File::open(path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    Backing::Unavailable("file is missing".into())
+                }
+                Err(e) => return Err(Error::io("cannot open", path, e)),
+                Ok(file) => {
+                    let meta = file.metadata().map_err(|e| Error::io("cannot stat", path, e))?;
+                    if meta.is_dir() {
+                        Backing::Unavailable("is a folder, expected a file".into())
+                    } else if meta.len() != expected {
+                        Backing::Unavailable(format!(
+                            "has {} bytes, the torrent says {expected}",
+                            meta.len()
+                        ))
+                    } else {
+                        open_backing(file, expected, io, false, path)?
+                    }
+                }
+            };
+            files.push(StoredFile { path: path.clone(), backing });
+        }
+        Ok(Storage { layout: layout.clone(), files })
+    }
+
+    /// Creates or opens the files read-write, with every byte reserved on disk.
+    pub fn open_write(paths: &[PathBuf], layout: &Layout, io: IoMode) -> Result<Storage, Error> {
+        allocate::check_space(paths, layout)?;
+        let mut files = Vec::with_capacity(paths.len());
+        for (index, path) in paths.iter().enumerate() {
+            let expected = layout.file_length(index);
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::io("cannot create folder", parent, e))?;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map_err(|e| Error::io("cannot create", path, e))?;
+            allocate::reserve(&file, expected, path)?;
+            let backing = open_backing(file, expected, io, true, path)?;
+            files.push(StoredFile { path: path.clone(), backing });
+        }
+        Ok(Storage { layout: layout.clone(), files })
+    }
+
+    /// The torrent's geometry.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Why file `index` is unavailable, if it is.
+    pub fn unavailable(&self, index: usize) -> Option<&str> {
+        match &self.files.get(index)?.backing {
+            Backing::Unavailable(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The path of file `index`.
+    pub fn path(&self, index: usize) -> Option<&Path> {
+        self.files.get(index).map(|f| f.path.as_path())
+    }
+
+    /// Reads the stream range starting at `start` into `buf`.
+    pub fn read(&self, start: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        let mut done = 0;
+        self.each_slice(start, buf.len(), |file, offset, len| {
+            let out = &mut buf[done..done + len];
+            done += len;
+            match &file.backing {
+                Backing::Mapped(map) => map.read(offset, out),
+                Backing::Pread(handle) => handle
+                    .read_exact_at(out, u64::try_from(offset).unwrap_or(u64::MAX))
+                    .map_err(|source| StorageError::Io { path: file.path.clone(), source })?,
+                _ => {}
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes `data` at stream offset `start`.
+    pub fn write(&self, start: u64, data: &[u8]) -> Result<(), StorageError> {
+        let mut done = 0;
+        self.each_slice(start, data.len(), |file, offset, len| {
+            let part = &data[done..done + len];
+            done += len;
+            match &file.backing {
+                Backing::Mapped(map) => map.write(offset, part),
+                Backing::Pread(handle) => handle
+                    .write_all_at(part, u64::try_from(offset).unwrap_or(u64::MAX))
+                    .map_err(|source| StorageError::Io { path: file.path.clone(), source })?,
+                _ => {}
+            }
+            Ok(())
+        })
+    }
+
+    /// Feeds the bytes of `range` to `consume` in order, without copying when mapped.
+    /// `scratch` is used by the pread backend.
+    pub fn visit(
+        &self,
+        range: Range<u64>,
+        scratch: &mut Vec<u8>,
+        mut consume: impl FnMut(&[u8]),
+    ) -> Result<(), StorageError> {
+        let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+        self.each_slice(range.start, len, |file, offset, len| {
+            match &file.backing {
+                Backing::Mapped(map) => map.with_slice(offset, len, &mut consume),
+                Backing::Pread(handle) => {
+                    scratch.resize(len, 0);
+                    handle
+                        .read_exact_at(scratch, u64::try_from(offset).unwrap_or(u64::MAX))
+                        .map_err(|source| StorageError::Io { path: file.path.clone(), source })?;
+                    consume(scratch);
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+    }
+
+    /// Makes the written bytes of `range` durable.
+    pub fn flush(&self, range: Range<u64>) -> Result<(), StorageError> {
+        let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+        self.each_slice(range.start, len, |file, offset, len| match &file.backing {
+            Backing::Mapped(map) => map
+                .flush(offset, len)
+                .map_err(|source| StorageError::Io { path: file.path.clone(), source }),
+            Backing::Pread(handle) => handle
+                .sync_data()
+                .map_err(|source| StorageError::Io { path: file.path.clone(), source }),
+            _ => Ok(()),
+        })
+    }
+
+    /// Hints that `range` will be read in order soon (mapped files only).
+    pub fn advise_sequential(&self) {
+        for file in &self.files {
+            if let Backing::Mapped(map) = &file.backing {
+                map.advise_sequential();
+            }
+        }
+    }
+
+    /// Drops `range` from this process's resident memory (mapped files only); the data stays
+    /// in the file and the page cache.
+    pub fn release(&self, range: Range<u64>) {
+        let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+        let _ = self.each_slice(range.start, len, |file, offset, len| {
+            if let Backing::Mapped(map) = &file.backing {
+                map.release(offset, len);
+            }
+            Ok(())
+        });
+    }
+
+    /// Calls `f(file, offset_in_file, len)` for each file slice of the stream range, then
+    /// turns an unavailable file or a mapping fault into an error.
+    fn each_slice(
+        &self,
+        start: u64,
+        len: usize,
+        mut f: impl FnMut(&StoredFile, usize, usize) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let end = start.saturating_add(len as u64);
+        if end > self.layout.total_length() {
+            return Err(StorageError::Unavailable {
+                path: self.files.first().map(|f| f.path.clone()).unwrap_or_default(),
+                reason: format!("range {start}..{end} is past the end of the torrent"),
+            });
+        }
+        for slice in self.layout.slices(start..end) {
+            let file = &self.files[slice.file];
+            if let Backing::Unavailable(reason) = &file.backing {
+                let reason = reason.clone();
+                return Err(StorageError::Unavailable { path: file.path.clone(), reason });
+            }
+            let offset = usize::try_from(slice.offset).map_err(|_| too_big(&file.path))?;
+            let length = usize::try_from(slice.length).map_err(|_| too_big(&file.path))?;
+            f(file, offset, length)?;
+            if let Backing::Mapped(map) = &file.backing {
+                if map.faulted() {
+                    return Err(StorageError::Fault { path: file.path.clone() });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn too_big(path: &Path) -> StorageError {
+    StorageError::Unavailable { path: path.to_path_buf(), reason: "file too large to map".into() }
+}
+
+fn open_backing(
+    file: File,
+    length: u64,
+    io: IoMode,
+    writable: bool,
+    path: &Path,
+) -> Result<Backing, Error> {
+    if length == 0 {
+        return Ok(Backing::Empty);
+    }
+    match io {
+        IoMode::Pread => Ok(Backing::Pread(file)),
+        IoMode::Mmap => Map::new(&file, writable)
+            .map(Backing::Mapped)
+            .map_err(|e| Error::io("cannot map", path, e)),
+    }
+}

@@ -1,14 +1,113 @@
-//! `mt show`.
+//! `mt show`: print what a `.torrent` holds.
+
+use std::path::PathBuf;
 
 use argh::FromArgs;
 use mt::Error;
+use mt::metainfo::Metainfo;
+use serde_json::{Value, json};
 
-/// show
+use super::output::{human_bytes, json_line};
+
+/// Show what a .torrent file holds.
 #[derive(FromArgs)]
 #[argh(subcommand, name = "show")]
-pub struct ShowArgs {}
+pub struct ShowArgs {
+    /// the .torrent file
+    #[argh(positional)]
+    torrent: PathBuf,
+    /// print one JSON object instead of text
+    #[argh(switch)]
+    json: bool,
+}
 
-/// Runs the command.
-pub fn run(_args: ShowArgs) -> Result<i32, Error> {
-    Err(Error::Usage("not available yet".into()))
+/// Each file as `{path, length}`, the path '/'-joined and starting with the torrent name.
+pub fn file_list_json(meta: &Metainfo) -> Vec<Value> {
+    meta.info
+        .files
+        .iter()
+        .map(|file| json!({ "path": display_path(meta, &file.path), "length": file.length }))
+        .collect()
+}
+
+fn display_path(meta: &Metainfo, path: &[String]) -> String {
+    std::iter::once(meta.info.name.as_str())
+        .chain(path.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Runs `mt show`.
+pub fn run(args: ShowArgs) -> Result<i32, Error> {
+    let meta = Metainfo::load(&args.torrent)?;
+    let info = &meta.info;
+    if args.json {
+        json_line(&json!({
+            "name": info.name,
+            "info_hash": meta.info_hash.to_hex(),
+            "total_size": info.total_length(),
+            "piece_length": info.piece_length,
+            "pieces": info.pieces.len(),
+            "private": info.private,
+            "trackers": meta.trackers,
+            "web_seeds": meta.web_seeds,
+            "comment": meta.comment,
+            "created_by": meta.created_by,
+            "creation_date": meta.creation_date,
+            "files": file_list_json(&meta),
+            "magnet": meta.magnet(),
+        }));
+        return Ok(0);
+    }
+    println!("name          {}", info.name);
+    println!("info hash     {}", meta.info_hash);
+    println!("size          {} ({} bytes)", human_bytes(info.total_length()), info.total_length());
+    println!(
+        "pieces        {} of {}",
+        info.pieces.len(),
+        human_bytes(u64::from(info.piece_length))
+    );
+    println!("private       {}", if info.private { "yes" } else { "no" });
+    if meta.trackers.is_empty() {
+        println!("trackers      none (trackerless)");
+    }
+    for (tier, urls) in meta.trackers.iter().enumerate() {
+        println!("tier {:<8} {}", tier + 1, urls.join(" "));
+    }
+    for url in &meta.web_seeds {
+        println!("web seed      {url}");
+    }
+    if let Some(comment) = &meta.comment {
+        println!("comment       {comment}");
+    }
+    if let Some(by) = &meta.created_by {
+        println!("created by    {by}");
+    }
+    if let Some(date) = meta.creation_date {
+        println!("created       {} (unix time)", date);
+    }
+    println!("magnet        {}", meta.magnet());
+    println!("files");
+    print_tree(&meta);
+    Ok(0)
+}
+
+/// Prints the files as an indented tree, folders once, sizes on the right.
+fn print_tree(meta: &Metainfo) {
+    if !meta.info.is_multi_file() {
+        println!("  {}  {}", meta.info.name, human_bytes(meta.info.total_length()));
+        return;
+    }
+    println!("  {}/", meta.info.name);
+    let mut previous: &[String] = &[];
+    for file in &meta.info.files {
+        let (folders, name) = file.path.split_at(file.path.len().saturating_sub(1));
+        let shared = previous.iter().zip(folders).take_while(|(a, b)| a == b).count();
+        for (depth, folder) in folders.iter().enumerate().skip(shared) {
+            println!("  {}{folder}/", "  ".repeat(depth + 1));
+        }
+        let name = name.first().map_or("", String::as_str);
+        println!("  {}{name}  {}", "  ".repeat(folders.len() + 1), human_bytes(file.length));
+        previous = folders;
+    }
 }

@@ -1,14 +1,102 @@
-//! `mt verify`.
+//! `mt verify`: check data on disk against a torrent, piece by piece.
+
+use std::path::PathBuf;
 
 use argh::FromArgs;
 use mt::Error;
+use mt::hash::{self, PieceStatus};
+use mt::metainfo::Metainfo;
+use mt::storage::{IoMode, Storage};
+use serde_json::json;
 
-/// verify
+use super::output::{human_bytes, json_line, rate};
+use super::progress::{self, ByteBar};
+
+/// Check a file or folder against a torrent; exit 1 if any piece is bad or missing.
 #[derive(FromArgs)]
 #[argh(subcommand, name = "verify")]
-pub struct VerifyArgs {}
+pub struct VerifyArgs {
+    /// the .torrent file
+    #[argh(positional)]
+    torrent: PathBuf,
+    /// the torrent's file, or its top folder
+    #[argh(positional)]
+    data: PathBuf,
+    /// hashing threads (default: one per core)
+    #[argh(option, default = "0")]
+    threads: usize,
+    /// print one JSON object instead of text
+    #[argh(switch)]
+    json: bool,
+}
 
-/// Runs the command.
-pub fn run(_args: VerifyArgs) -> Result<i32, Error> {
-    Err(Error::Usage("not available yet".into()))
+/// Runs `mt verify`.
+pub fn run(args: VerifyArgs) -> Result<i32, Error> {
+    let meta = Metainfo::load(&args.torrent)?;
+    if !args.data.exists() {
+        return Err(Error::Data { path: args.data, reason: "does not exist".into() });
+    }
+    if meta.info.is_multi_file() && !args.data.is_dir() {
+        return Err(Error::Data {
+            path: args.data,
+            reason: "is a file, but this torrent holds a folder".into(),
+        });
+    }
+    let paths = meta.info.file_paths(&args.data);
+    let layout = meta.layout();
+    let storage = Storage::open_read(&paths, layout, IoMode::Mmap)?;
+    let bar = ByteBar::start("verifying", layout.total_length(), progress::wanted(args.json));
+    let started = std::time::Instant::now();
+    let status = hash::verify_all(&storage, &meta.info.pieces, args.threads, bar.counter());
+    bar.finish();
+    let status = status?;
+    let elapsed = started.elapsed();
+
+    let count = |want: PieceStatus| status.iter().filter(|s| **s == want).count();
+    let (good, bad, missing) =
+        (count(PieceStatus::Good), count(PieceStatus::Bad), count(PieceStatus::Missing));
+    let mut files = Vec::new();
+    for (index, path) in paths.iter().enumerate() {
+        let pieces = layout.file_pieces(index);
+        let of = |want| pieces.clone().filter(|p| status[*p as usize] == want).count();
+        let state = match storage.unavailable(index) {
+            Some(reason) => format!("missing ({reason})"),
+            None if of(PieceStatus::Bad) > 0 || of(PieceStatus::Missing) > 0 => format!(
+                "damaged ({} of {} pieces bad)",
+                of(PieceStatus::Bad) + of(PieceStatus::Missing),
+                pieces.len()
+            ),
+            None => "ok".to_string(),
+        };
+        files.push((path, state));
+    }
+    if args.json {
+        let list: Vec<_> = files
+            .iter()
+            .map(|(path, state)| json!({ "path": path.display().to_string(), "status": state }))
+            .collect();
+        json_line(&json!({
+            "info_hash": meta.info_hash.to_hex(),
+            "pieces": status.len(),
+            "good": good,
+            "bad": bad,
+            "missing": missing,
+            "complete": good == status.len(),
+            "files": list,
+            "seconds": elapsed.as_secs_f64(),
+        }));
+    } else {
+        for (path, state) in &files {
+            let (word, detail) = state.split_once(' ').unwrap_or((state, ""));
+            println!("{word:<8} {}  {detail}", path.display());
+        }
+        println!(
+            "{good} of {} pieces good, {bad} bad, {missing} missing ({} in {:.2} s, {})",
+            status.len(),
+            human_bytes(layout.total_length()),
+            elapsed.as_secs_f64(),
+            rate(layout.total_length(), elapsed)
+        );
+    }
+    Ok(if good == status.len() { 0 } else { 1 })
 }

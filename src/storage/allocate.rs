@@ -1,0 +1,70 @@
+//! Reserving disk space before a download writes through a mapping.
+//!
+//! A mapped write to a page the filesystem cannot back is a SIGBUS, so `mt get` reserves
+//! every byte with `fallocate` first. Before that it compares what is still to be reserved
+//! with the free space, so a disk that is too small is one clear error before any transfer.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::FallocateFlags;
+
+use crate::error::Error;
+use crate::layout::Layout;
+
+/// Bytes the files still need on disk: their lengths minus what is already allocated.
+pub fn needed_space(paths: &[PathBuf], layout: &Layout) -> u64 {
+    paths
+        .iter()
+        .enumerate()
+        .map(|(index, path)| {
+            let allocated = std::fs::metadata(path).map(|m| m.blocks() * 512).unwrap_or(0);
+            layout.file_length(index).saturating_sub(allocated)
+        })
+        .sum()
+}
+
+/// Free bytes for unprivileged users on the filesystem holding `path` (or its nearest
+/// existing ancestor).
+pub fn free_space(path: &Path) -> Option<u64> {
+    let existing = path.ancestors().find(|p| p.exists() && !p.as_os_str().is_empty());
+    let existing = existing.unwrap_or(Path::new("."));
+    let stat = rustix::fs::statvfs(existing).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+pub(super) fn check_space(paths: &[PathBuf], layout: &Layout) -> Result<(), Error> {
+    let Some(first) = paths.first() else { return Ok(()) };
+    let needed = needed_space(paths, layout);
+    if let Some(free) = free_space(first) {
+        if needed > free {
+            let root = first.parent().unwrap_or(first).to_path_buf();
+            return Err(Error::DiskFull { path: root, needed, free });
+        }
+    }
+    Ok(())
+}
+
+/// Makes `file` exactly `length` bytes with every block allocated.
+pub(super) fn reserve(file: &File, length: u64, path: &Path) -> Result<(), Error> {
+    let current = file.metadata().map_err(|e| Error::io("cannot stat", path, e))?.len();
+    if current > length {
+        file.set_len(length).map_err(|e| Error::io("cannot resize", path, e))?;
+    }
+    if length == 0 {
+        return Ok(());
+    }
+    match rustix::fs::fallocate(file, FallocateFlags::empty(), 0, length) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::NOSPC) => {
+            let free = free_space(path).unwrap_or(0);
+            Err(Error::DiskFull { path: path.to_path_buf(), needed: length, free })
+        }
+        // Filesystems without fallocate: fall back to a sparse file of the right size.
+        Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::INVAL) => {
+            file.set_len(length).map_err(|e| Error::io("cannot resize", path, e))
+        }
+        Err(errno) => Err(Error::io("cannot allocate", path, errno.into())),
+    }
+}
