@@ -123,7 +123,10 @@ impl Parser<'_> {
                     let key = self.key()?;
                     let value = self.value(depth + 1)?;
                     if dict.insert(key, value).is_some() {
-                        return Err(BencodeError { offset: at, reason: "duplicate dictionary key" });
+                        return Err(BencodeError {
+                            offset: at,
+                            reason: "duplicate dictionary key",
+                        });
                     }
                 }
                 self.pos += 1;

@@ -85,7 +85,11 @@ pub fn check_piece_length(length: u32) -> Result<u32, Error> {
 pub fn walk(input: &Path) -> Result<Vec<InputFile>, Error> {
     let meta = std::fs::metadata(input).map_err(|e| Error::io("cannot read", input, e))?;
     if meta.is_file() {
-        return Ok(vec![InputFile { disk_path: input.to_path_buf(), path: Vec::new(), length: meta.len() }]);
+        return Ok(vec![InputFile {
+            disk_path: input.to_path_buf(),
+            path: Vec::new(),
+            length: meta.len(),
+        }]);
     }
     let root = input.canonicalize().map_err(|e| Error::io("cannot resolve", input, e))?;
     let mut files = Vec::new();
@@ -171,10 +175,10 @@ pub fn create(options: &CreateOptions, progress: &AtomicU64) -> Result<Created, 
         .map_err(|e| Error::Data { path: options.input.clone(), reason: e.to_string() })?;
     let paths: Vec<PathBuf> = files.iter().map(|f| f.disk_path.clone()).collect();
     let storage = Storage::open_read(&paths, &layout, IoMode::Mmap)?;
-    for index in 0..paths.len() {
+    for (index, path) in paths.iter().enumerate() {
         if let Some(reason) = storage.unavailable(index) {
             let reason = format!("{reason} (changed while reading?)");
-            return Err(Error::Data { path: paths[index].clone(), reason });
+            return Err(Error::Data { path: path.clone(), reason });
         }
     }
     let started = Instant::now();
@@ -191,9 +195,8 @@ pub fn create(options: &CreateOptions, progress: &AtomicU64) -> Result<Created, 
         comment: options.comment.clone(),
         creation_date: (!options.no_date).then(unix_now),
     };
-    let (bytes, metainfo) = builder
-        .build()
-        .map_err(|reason| Error::Data { path: options.input.clone(), reason })?;
+    let (bytes, metainfo) =
+        builder.build().map_err(|reason| Error::Data { path: options.input.clone(), reason })?;
     Ok(Created { bytes, metainfo, hash_time })
 }
 
@@ -256,7 +259,8 @@ mod tests {
         std::fs::write(root.join("a/b"), b"x").expect("write");
         std::fs::write(root.join("a.txt"), b"").expect("write");
         std::fs::write(root.join("Z"), b"yy").expect("write");
-        let paths: Vec<String> = walk(&root).expect("walk").iter().map(|f| f.path.join("/")).collect();
+        let paths: Vec<String> =
+            walk(&root).expect("walk").iter().map(|f| f.path.join("/")).collect();
         assert_eq!(paths, ["Z", "a.txt", "a/b"]);
     }
 

@@ -139,6 +139,9 @@ mod tests {
         std::fs::remove_file(&paths[3]).expect("remove");
         let storage = Storage::open_read(&paths, &layout, IoMode::Mmap).expect("open");
         let status = verify_all(&storage, &want, 1, &AtomicU64::new(0)).expect("verify");
-        assert_eq!(status, [PieceStatus::Good, PieceStatus::Good, PieceStatus::Missing, PieceStatus::Missing]);
+        assert_eq!(
+            status,
+            [PieceStatus::Good, PieceStatus::Good, PieceStatus::Missing, PieceStatus::Missing]
+        );
     }
 }

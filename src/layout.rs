@@ -167,15 +167,18 @@ impl Layout {
     pub fn slices(&self, range: Range<u64>) -> impl Iterator<Item = FileSlice> + '_ {
         // Files are sorted by start offset: find the first one that ends after range.start.
         let first = self.files.partition_point(|f| f.end <= range.start);
-        self.files[first..].iter().enumerate().map_while(move |(i, file)| {
-            if file.start >= range.end {
-                return None;
-            }
-            let start = range.start.max(file.start);
-            let end = range.end.min(file.end);
-            Some(FileSlice { file: first + i, offset: start - file.start, length: end - start })
-        })
-        .filter(|slice| slice.length > 0)
+        self.files[first..]
+            .iter()
+            .enumerate()
+            .map_while(move |(i, file)| {
+                if file.start >= range.end {
+                    return None;
+                }
+                let start = range.start.max(file.start);
+                let end = range.end.min(file.end);
+                Some(FileSlice { file: first + i, offset: start - file.start, length: end - start })
+            })
+            .filter(|slice| slice.length > 0)
     }
 
     /// The pieces holding any byte of file `file` (empty for an empty file).

@@ -18,7 +18,7 @@
 //! Blocking sockets with timeouts, one thread per peer connection, and crossbeam channels to
 //! one session thread that owns the picker and the swarm state. Rayon is used only for
 //! hashing. Every loop watches one shutdown flag. The engine reports progress as
-//! [`session::Event`] values on a channel.
+//! `session::Event` values on a channel.
 //!
 //! # Modules, in import order
 //!

@@ -323,10 +323,10 @@ impl Storage {
             let offset = usize::try_from(slice.offset).map_err(|_| too_big(&file.path))?;
             let length = usize::try_from(slice.length).map_err(|_| too_big(&file.path))?;
             f(file, offset, length)?;
-            if let Backing::Mapped(map) = &file.backing {
-                if map.faulted() {
-                    return Err(StorageError::Fault { path: file.path.clone() });
-                }
+            if let Backing::Mapped(map) = &file.backing
+                && map.faulted()
+            {
+                return Err(StorageError::Fault { path: file.path.clone() });
             }
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! Small value types that carry meaning: the info hash, the peer id and piece indexes.
 //!
 //! These are plain newtypes. They own no I/O. A [`PieceIndex`] is only a number here; the
-//! [`crate::layout::Layout`] is what says whether it names a real piece of a torrent.
+//! `Layout` is what says whether it names a real piece of a torrent.
 
 use std::fmt;
 
@@ -91,7 +91,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Bytes from hex digits; `None` for odd length or a non-hex character.
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
     let text = text.as_bytes();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());

@@ -60,9 +60,7 @@ pub fn parse_size(text: &str) -> Result<u32, String> {
     };
     let value: u64 = digits.parse().map_err(|_| format!("cannot read size {text:?}"))?;
     let bytes = value.checked_shl(shift).filter(|b| b >> shift == value);
-    bytes
-        .and_then(|b| u32::try_from(b).ok())
-        .ok_or_else(|| format!("size {text:?} is too large"))
+    bytes.and_then(|b| u32::try_from(b).ok()).ok_or_else(|| format!("size {text:?} is too large"))
 }
 
 /// Runs `mt create`.

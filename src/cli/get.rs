@@ -12,4 +12,3 @@ pub struct GetArgs {}
 pub fn run(_args: GetArgs) -> Result<i32, Error> {
     Err(Error::Usage("not available yet".into()))
 }
-

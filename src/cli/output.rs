@@ -10,6 +10,8 @@ pub fn rate(bytes: u64, elapsed: Duration) -> String {
 }
 
 /// Whole bytes per second.
+// A rate is non-negative and far below u64::MAX; rounding toward zero is what we want.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 pub fn per_second(bytes: u64, elapsed: Duration) -> u64 {
     let secs = elapsed.as_secs_f64().max(1e-6);
     (bytes as f64 / secs) as u64

@@ -79,7 +79,9 @@ impl TorrentBuilder {
         match self.web_seeds.as_slice() {
             [] => {}
             [one] => entries.push(("url-list", Value::bytes(one))),
-            many => entries.push(("url-list", Value::List(many.iter().map(Value::bytes).collect()))),
+            many => {
+                entries.push(("url-list", Value::List(many.iter().map(Value::bytes).collect())))
+            }
         }
         // The outer dictionary is written by hand so the info bytes appear verbatim.
         let mut encoded: Vec<(&str, Vec<u8>)> =

@@ -108,7 +108,9 @@ fn parse_info(info: &Value) -> Result<Info, String> {
     let files = match (info.get("length"), info.get("files")) {
         (Some(_), Some(_)) => return Err("info has both length and files".into()),
         (None, None) => return Err("info has neither length nor files".into()),
-        (Some(length), None) => vec![FileEntry { path: Vec::new(), length: size(length, "length")? }],
+        (Some(length), None) => {
+            vec![FileEntry { path: Vec::new(), length: size(length, "length")? }]
+        }
         (None, Some(files)) => parse_files(files)?,
     };
     Ok(Info { name, piece_length, pieces, files, private })

@@ -37,11 +37,11 @@ pub fn free_space(path: &Path) -> Option<u64> {
 pub(super) fn check_space(paths: &[PathBuf], layout: &Layout) -> Result<(), Error> {
     let Some(first) = paths.first() else { return Ok(()) };
     let needed = needed_space(paths, layout);
-    if let Some(free) = free_space(first) {
-        if needed > free {
-            let root = first.parent().unwrap_or(first).to_path_buf();
-            return Err(Error::DiskFull { path: root, needed, free });
-        }
+    if let Some(free) = free_space(first)
+        && needed > free
+    {
+        let root = first.parent().unwrap_or(first).to_path_buf();
+        return Err(Error::DiskFull { path: root, needed, free });
     }
     Ok(())
 }

@@ -169,7 +169,11 @@ fn install_handler() {
 }
 
 /// The SIGBUS handler. It only uses atomics and the `mmap`/`sigaction` system calls.
-extern "C" fn on_sigbus(signal: libc::c_int, info: *mut libc::siginfo_t, _context: *mut libc::c_void) {
+extern "C" fn on_sigbus(
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    _context: *mut libc::c_void,
+) {
     // SAFETY: the kernel passes a valid siginfo_t for SA_SIGINFO handlers.
     let address = unsafe { (*info).si_addr() } as usize;
     let page = PAGE_SIZE.load(Ordering::Relaxed);

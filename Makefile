@@ -1,0 +1,30 @@
+# MiniTorrent. `make demo` shows the main job; `make test` runs every test.
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: build test check bench fuzz install demo clean
+
+build:
+	$(CARGO) build --release
+
+test:
+	$(CARGO) test --release
+
+check:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(MAKE) test
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+
+bench: build
+	$(CARGO) bench --bench hashing -- --quick
+	bash benches/storage.sh
+
+install:
+	$(CARGO) install --locked --path .
+
+demo: build
+	bash scripts/demo.sh
+
+clean:
+	$(CARGO) clean
