@@ -13,6 +13,7 @@ mod output;
 mod progress;
 mod seed;
 mod show;
+mod swarm_view;
 mod tracker;
 mod verify;
 

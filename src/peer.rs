@@ -1,1 +1,139 @@
-//! (module peer)
+//! One peer connection: handshake, then a reader thread and a writer thread.
+//!
+//! The reader turns bytes from the socket into [`PeerEvent`]s for the session; the writer
+//! turns the session's [`PeerCommand`]s into bytes, reading uploaded blocks from storage
+//! itself so the session thread never waits on a disk read. Neither thread keeps swarm state
+//! or decides anything: the session validates every message against the torrent. The reader's
+//! channel to the session is bounded, so a session that falls behind slows the peer down
+//! through TCP instead of buffering without limit.
+//!
+//! Errors here end this one connection ([`PeerError`]); they have no `From` into the fatal
+//! [`crate::Error`].
+
+mod handshake;
+mod reader;
+mod writer;
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::storage::Storage;
+use crate::wire::{BlockInfo, Handshake, Message, MessageReader, WireError};
+
+pub use handshake::{Connected, accept, connect};
+
+/// How a session names a connection.
+pub use crate::picker::PeerKey;
+
+/// What a peer connection reports to the session.
+#[derive(Debug)]
+pub enum PeerEvent {
+    /// A message arrived.
+    Message(Message),
+    /// An upload could not be read from storage (the data changed under us).
+    StorageFailed(String),
+    /// The connection ended; the text says why.
+    Closed(String),
+}
+
+/// What the session asks a connection to do.
+#[derive(Debug)]
+pub enum PeerCommand {
+    /// Send these messages, in order.
+    Send(Vec<Message>),
+    /// Read this block from storage and send it as a `piece` message.
+    Upload(BlockInfo),
+    /// Drop a queued upload of this block if it has not been sent yet.
+    Cancel(BlockInfo),
+    /// Close the connection.
+    Close,
+}
+
+/// Why a connection failed or ended.
+#[derive(Debug)]
+pub enum PeerError {
+    /// TCP connect failed.
+    Connect(io::Error),
+    /// The handshake was malformed or timed out.
+    Handshake(WireError),
+    /// The peer is on another torrent.
+    WrongInfoHash,
+    /// We connected to ourselves.
+    OwnConnection,
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerError::Connect(e) => write!(f, "cannot connect: {}", crate::error::lower_io(e)),
+            PeerError::Handshake(e) => write!(f, "handshake failed: {e}"),
+            PeerError::WrongInfoHash => f.write_str("handshake names another torrent"),
+            PeerError::OwnConnection => f.write_str("connected to ourselves"),
+        }
+    }
+}
+
+impl std::error::Error for PeerError {}
+
+/// The session's grip on a running connection.
+pub struct PeerHandle {
+    /// Commands to the writer thread.
+    pub commands: Sender<PeerCommand>,
+    /// A clone of the socket, to unblock the reader on shutdown.
+    stream: TcpStream,
+}
+
+impl PeerHandle {
+    /// Queues a command; a closed connection ignores it (its reader reports the close).
+    pub fn send(&self, command: PeerCommand) {
+        let _ = self.commands.send(command);
+    }
+
+    /// Closes the socket in both directions, which ends both threads promptly.
+    pub fn shut_down(&self) {
+        let _ = self.commands.send(PeerCommand::Close);
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Starts the reader and writer threads of a connection that has finished its handshake.
+pub fn start(
+    connected: Connected,
+    key: PeerKey,
+    storage: Arc<Storage>,
+    events: Sender<(PeerKey, PeerEvent)>,
+) -> io::Result<PeerHandle> {
+    let Connected { reader, addr, .. } = connected;
+    let stream = reader.get_ref().try_clone()?;
+    let write_stream = reader.get_ref().try_clone()?;
+    let (commands, command_rx): (Sender<PeerCommand>, Receiver<PeerCommand>) =
+        crossbeam_channel::unbounded();
+    let reader_events = events.clone();
+    std::thread::Builder::new()
+        .name(format!("mt-peer-read-{addr}"))
+        .spawn(move || reader::run(reader, key, reader_events))?;
+    std::thread::Builder::new()
+        .name(format!("mt-peer-write-{addr}"))
+        .spawn(move || writer::run(write_stream, key, storage, command_rx, events))?;
+    Ok(PeerHandle { commands, stream })
+}
+
+/// The remote address of a connection.
+pub fn remote_addr(connected: &Connected) -> SocketAddr {
+    connected.addr
+}
+
+/// Our handshake for a torrent.
+pub fn our_handshake(
+    info_hash: crate::types::InfoHash,
+    peer_id: crate::types::PeerId,
+) -> Handshake {
+    Handshake::new(info_hash, peer_id)
+}
+
+/// A reader over a connected socket.
+pub type SocketReader = MessageReader<TcpStream>;

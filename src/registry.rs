@@ -42,7 +42,7 @@ impl Registry {
     /// caller may treat it as a warning.
     pub fn register(&self, info_hash: InfoHash, addr: SocketAddr) -> std::io::Result<Registration> {
         let dir = &self.dir;
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         let name = format!("{}.{}", info_hash.to_hex(), std::process::id());
         let path = dir.join(&name);
         let temp = dir.join(format!(".{name}.tmp"));
@@ -90,6 +90,10 @@ impl Drop for Registration {
     }
 }
 
+fn current_uid() -> u32 {
+    fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,8 +115,4 @@ mod tests {
         drop(registration);
         assert!(!own.exists());
     }
-}
-
-fn current_uid() -> u32 {
-    fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
 }

@@ -1,1 +1,215 @@
-//! (module session)
+//! A running torrent: the session thread that owns the swarm, and the handle the CLI holds.
+//!
+//! # Threads
+//!
+//! ```text
+//! listener ──accepted+handshaked──┐
+//! connectors ─connected───────────┤            ┌─→ peer writer threads (uploads read storage)
+//! announcer ──peers from trackers─┼─→ session ─┤
+//! hash jobs (rayon) ─piece ok/bad─┤    thread  └─→ Event channel → CLI (bars, --json)
+//! peer reader threads ─messages───┘
+//! ```
+//!
+//! The session thread owns all swarm state (picker, peers, choking, known addresses); there
+//! are no locks. Every other thread talks to it through crossbeam channels, and every loop
+//! watches the one shutdown flag in [`SessionHandle`]. Received blocks are written into
+//! storage by the session thread (a memory copy into the mapping); completed pieces are
+//! hashed on the rayon pool, then flushed and announced with `have`.
+
+mod announce;
+mod choke;
+mod listen;
+mod memory;
+mod messages;
+mod peer_state;
+mod prepare;
+mod swarm;
+mod timers;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+
+use crate::bitfield::Bitfield;
+use crate::error::Error;
+use crate::metainfo::Metainfo;
+use crate::registry::Registry;
+use crate::storage::Storage;
+use crate::types::PeerId;
+
+pub use memory::{MemoryUsage, memory_usage};
+pub use peer_state::OUR_REQQ;
+pub use prepare::{Prepared, open_for_download, open_for_seeding};
+
+/// Everything a session needs to run.
+pub struct SessionConfig {
+    /// The torrent.
+    pub metainfo: Arc<Metainfo>,
+    /// Its open files.
+    pub storage: Arc<Storage>,
+    /// The pieces already verified on disk.
+    pub have: Bitfield,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// When the listen port is taken, try the next ones.
+    pub next_free_port: bool,
+    /// Peers to connect to, besides those trackers and the registry name.
+    pub peers: Vec<SocketAddr>,
+    /// Keep serving after the download completes (always true for `mt seed`).
+    pub keep_seeding: bool,
+    /// Download pieces in order instead of rarest first.
+    pub sequential: bool,
+    /// Regular upload slots (one optimistic slot comes on top).
+    pub upload_slots: usize,
+    /// Give up an incomplete download after this long.
+    pub timeout: Option<Duration>,
+    /// Same-host discovery, if enabled.
+    pub registry: Option<Registry>,
+    /// Whether to announce to the torrent's trackers.
+    pub use_trackers: bool,
+    /// Our peer id.
+    pub peer_id: PeerId,
+}
+
+/// Transfer figures at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Verified pieces.
+    pub have_pieces: u32,
+    /// Pieces in the torrent.
+    pub total_pieces: u32,
+    /// Bytes in verified pieces.
+    pub have_bytes: u64,
+    /// Bytes in the torrent.
+    pub total_bytes: u64,
+    /// Payload bytes received this session.
+    pub downloaded: u64,
+    /// Payload bytes sent this session.
+    pub uploaded: u64,
+    /// Receive rate over the last seconds, bytes per second.
+    pub rate_down: u64,
+    /// Send rate over the last seconds, bytes per second.
+    pub rate_up: u64,
+    /// Connected peers.
+    pub peers: usize,
+    /// Seconds since the session started.
+    pub elapsed: f64,
+    /// This process's memory.
+    pub memory: MemoryUsage,
+}
+
+/// What the session reports while it runs.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// The listener is up.
+    Listening(SocketAddr),
+    /// A tracker answered with this many peers.
+    TrackerReply {
+        /// The tracker.
+        url: String,
+        /// Peers in the reply.
+        peers: usize,
+    },
+    /// No tracker answered; the text names the last one and its error.
+    TrackerFailed(String),
+    /// A peer finished its handshake.
+    PeerConnected {
+        /// Its address.
+        addr: SocketAddr,
+        /// Its outgoing-ness: true when we connected out.
+        outgoing: bool,
+    },
+    /// A peer told us its client name (BEP 10 `v`).
+    PeerClient {
+        /// Its address.
+        addr: SocketAddr,
+        /// The name.
+        client: String,
+    },
+    /// A peer connection ended.
+    PeerClosed {
+        /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// A peer was banned (repeated bad data or protocol abuse).
+    PeerBanned {
+        /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// A piece failed its hash check and will be fetched again.
+    PieceFailed {
+        /// The piece.
+        piece: u32,
+        /// The peers that sent its blocks.
+        from: Vec<SocketAddr>,
+    },
+    /// Something went wrong that the session survives.
+    Warning(String),
+    /// Periodic figures.
+    Stats(Stats),
+    /// Every piece is verified.
+    Complete(Stats),
+}
+
+/// The result of a finished session.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// True when every piece was verified.
+    pub complete: bool,
+    /// Final figures.
+    pub stats: Stats,
+    /// Peak anonymous (private) resident memory seen, bytes.
+    pub peak_private_memory: u64,
+}
+
+/// A running session.
+pub struct SessionHandle {
+    /// Events, until the session ends (the channel then disconnects).
+    pub events: Receiver<Event>,
+    /// The address peers can reach us at.
+    pub local_addr: SocketAddr,
+    shutdown: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<Summary, Error>>>,
+}
+
+impl SessionHandle {
+    /// Asks the session to stop (announcing `stopped`); [`SessionHandle::wait`] returns soon.
+    pub fn stop(&self) {
+        self.shutdown.store(true, Ordering::Release);
+    }
+
+    /// The flag that stops the session when set (for signal handlers).
+    pub fn shutdown_flag(&self) -> Arc<AtomicBool> {
+        self.shutdown.clone()
+    }
+
+    /// Waits for the session to end.
+    pub fn wait(mut self) -> Result<Summary, Error> {
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            _ => Err(Error::Bug("the session thread panicked")),
+        }
+    }
+}
+
+/// Binds the listener and starts the session thread.
+pub fn start(config: SessionConfig) -> Result<SessionHandle, Error> {
+    let listener = listen::bind(config.listen, config.next_free_port)?;
+    let local_addr = listener.local_addr().map_err(|e| Error::Network(format!("listener: {e}")))?;
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let (event_tx, events) = crossbeam_channel::unbounded();
+    let flag = shutdown.clone();
+    let thread = std::thread::Builder::new()
+        .name("mt-session".into())
+        .spawn(move || swarm::run(config, listener, event_tx, flag))
+        .map_err(|e| Error::Network(format!("cannot start the session thread: {e}")))?;
+    Ok(SessionHandle { events, local_addr, shutdown, thread: Some(thread) })
+}

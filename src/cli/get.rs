@@ -1,14 +1,142 @@
-//! `mt get`.
+//! `mt get` (also `mt download`): fetch a torrent's data, verifying every piece, resuming
+//! from whatever is already on disk.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use argh::FromArgs;
 use mt::Error;
+use mt::metainfo::Metainfo;
+use mt::registry::Registry;
+use mt::session::{self, SessionConfig};
+use mt::storage::IoMode;
+use mt::types::PeerId;
+use serde_json::json;
 
-/// get
+use super::output::{human_bytes, json_line, rate};
+use super::progress::{self, ByteBar};
+use super::seed::{listen_addr, resolve_peers};
+use super::swarm_view::{self, View};
+
+/// Download a torrent's data (resumes from what is already on disk).
 #[derive(FromArgs)]
 #[argh(subcommand, name = "get")]
-pub struct GetArgs {}
+pub struct GetArgs {
+    /// the .torrent file
+    #[argh(positional)]
+    torrent: PathBuf,
+    /// where the data goes: the file or top folder (an existing folder holds a single file)
+    #[argh(positional)]
+    out: PathBuf,
+    /// port to listen on (default 6881, or the next free one)
+    #[argh(option, short = 'p', long = "port")]
+    port: Option<u16>,
+    /// address to listen on (default: all addresses)
+    #[argh(option)]
+    bind: Option<IpAddr>,
+    /// a peer to connect to, HOST:PORT; repeatable
+    #[argh(option, long = "peer")]
+    peers: Vec<String>,
+    /// keep seeding after the download completes
+    #[argh(switch)]
+    seed: bool,
+    /// fetch pieces in order (for playing while downloading)
+    #[argh(switch)]
+    sequential: bool,
+    /// storage access: mmap (default) or pread
+    #[argh(option, default = "IoMode::Mmap")]
+    io: IoMode,
+    /// give up after this many seconds without completing (exit 1)
+    #[argh(option)]
+    timeout: Option<u64>,
+    /// regular upload slots (default 8)
+    #[argh(option, default = "8")]
+    upload_slots: usize,
+    /// print one JSON object per event
+    #[argh(switch)]
+    json: bool,
+}
 
-/// Runs the command.
-pub fn run(_args: GetArgs) -> Result<i32, Error> {
-    Err(Error::Usage("not available yet".into()))
+/// Runs `mt get`.
+pub fn run(args: GetArgs) -> Result<i32, Error> {
+    let meta = Arc::new(Metainfo::load(&args.torrent)?);
+    let peers = resolve_peers(&args.peers)?;
+    if args.upload_slots == 0 {
+        return Err(Error::Usage("--upload-slots must be at least 1".into()));
+    }
+    let view = View::choose(args.json);
+    let total = meta.layout().total_length();
+    let bar = ByteBar::start("checking", total, progress::wanted(args.json));
+    let prepared = session::open_for_download(&meta, &args.out, args.io, bar.counter());
+    bar.finish();
+    let prepared = prepared?;
+    let already = prepared.have.count();
+    let (listen, next_free_port) = listen_addr(args.bind, args.port);
+    let handle = session::start(SessionConfig {
+        metainfo: meta.clone(),
+        storage: Arc::new(prepared.storage),
+        have: prepared.have.clone(),
+        listen,
+        next_free_port,
+        peers,
+        keep_seeding: args.seed,
+        sequential: args.sequential,
+        upload_slots: args.upload_slots,
+        timeout: args.timeout.map(Duration::from_secs),
+        registry: Some(Registry::for_user()),
+        use_trackers: true,
+        peer_id: PeerId::generate(),
+    })?;
+    let pieces = prepared.have.len();
+    if view == View::Json {
+        json_line(&json!({
+            "event": "started",
+            "name": meta.info.name,
+            "info_hash": meta.info_hash.to_hex(),
+            "output": prepared.root.display().to_string(),
+            "addr": handle.local_addr.to_string(),
+            "pieces": pieces,
+            "have_pieces": already,
+        }));
+    } else {
+        println!(
+            "downloading {} ({}) to {}",
+            meta.info.name,
+            meta.info_hash,
+            prepared.root.display()
+        );
+        if already > 0 {
+            println!("resuming: {already} of {pieces} pieces already on disk");
+        }
+    }
+    let interrupted = swarm_view::stop_on_ctrl_c(handle.shutdown_flag());
+    let summary = swarm_view::watch(handle, view, "get")?;
+    let stats = &summary.stats;
+    let elapsed = Duration::from_secs_f64(stats.elapsed);
+    if view == View::Json {
+        let mut done = swarm_view::stats_json("done", stats);
+        done["complete"] = json!(summary.complete);
+        done["peak_private_memory"] = json!(summary.peak_private_memory);
+        json_line(&done);
+    } else if summary.complete {
+        println!(
+            "done: {} in {:.1} s ({}), peak private memory {}",
+            human_bytes(stats.downloaded),
+            stats.elapsed,
+            rate(stats.downloaded, elapsed),
+            human_bytes(summary.peak_private_memory)
+        );
+    }
+    if summary.complete {
+        return Ok(0);
+    }
+    if interrupted.load(std::sync::atomic::Ordering::Acquire) {
+        eprintln!(
+            "mt: interrupted with {} of {} pieces; run the same command to resume",
+            stats.have_pieces, stats.total_pieces
+        );
+    }
+    Ok(1)
 }

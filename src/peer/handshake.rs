@@ -1,0 +1,76 @@
+//! Opening a connection: TCP connect (or accept) and the BEP 3 handshake exchange.
+//!
+//! The side that connects sends its handshake first; the accepting side reads one, checks
+//! the info hash, then answers. Both sides refuse a handshake for another torrent and a
+//! connection to themselves. Every step is bounded by the timeout given.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use super::PeerError;
+use crate::types::{InfoHash, PeerId};
+use crate::wire::{Handshake, MessageReader};
+
+/// A connection whose handshakes are done.
+pub struct Connected {
+    /// The socket, wrapped in a message reader that may already hold buffered bytes.
+    pub reader: MessageReader<TcpStream>,
+    /// The peer's handshake.
+    pub handshake: Handshake,
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// True when we connected out.
+    pub outgoing: bool,
+}
+
+/// Connects to `addr` and exchanges handshakes.
+pub fn connect(
+    addr: SocketAddr,
+    info_hash: InfoHash,
+    peer_id: PeerId,
+    timeout: Duration,
+) -> Result<Connected, PeerError> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(PeerError::Connect)?;
+    prepare(&stream, timeout).map_err(PeerError::Connect)?;
+    stream.write_all(&Handshake::new(info_hash, peer_id).encode()).map_err(PeerError::Connect)?;
+    let mut reader = MessageReader::new(stream);
+    let handshake = reader.read_handshake().map_err(PeerError::Handshake)?;
+    check(&handshake, info_hash, peer_id)?;
+    Ok(Connected { reader, handshake, addr, outgoing: true })
+}
+
+/// Reads the handshake of an accepted connection and answers it.
+pub fn accept(
+    stream: TcpStream,
+    info_hash: InfoHash,
+    peer_id: PeerId,
+    timeout: Duration,
+) -> Result<Connected, PeerError> {
+    let addr = stream.peer_addr().map_err(PeerError::Connect)?;
+    prepare(&stream, timeout).map_err(PeerError::Connect)?;
+    let mut reader = MessageReader::new(stream);
+    let handshake = reader.read_handshake().map_err(PeerError::Handshake)?;
+    check(&handshake, info_hash, peer_id)?;
+    reader
+        .get_mut()
+        .write_all(&Handshake::new(info_hash, peer_id).encode())
+        .map_err(PeerError::Connect)?;
+    Ok(Connected { reader, handshake, addr, outgoing: false })
+}
+
+fn prepare(stream: &TcpStream, timeout: Duration) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))
+}
+
+fn check(handshake: &Handshake, info_hash: InfoHash, peer_id: PeerId) -> Result<(), PeerError> {
+    if handshake.info_hash != info_hash {
+        return Err(PeerError::WrongInfoHash);
+    }
+    if handshake.peer_id == peer_id {
+        return Err(PeerError::OwnConnection);
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! The reader thread: socket bytes → messages → session events, until the connection ends.
+//!
+//! A read timeout is the idle limit: peers send at least a keep-alive every two minutes, so a
+//! peer silent for longer than [`IDLE_LIMIT`] is gone. Unknown message ids are skipped (BEP 3
+//! lets clients add messages); anything malformed ends the connection.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use super::{PeerEvent, PeerKey};
+use crate::wire::{MessageReader, WireError};
+
+/// Longest silence we accept from a peer.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(150);
+
+pub(super) fn run(
+    mut reader: MessageReader<TcpStream>,
+    key: PeerKey,
+    events: Sender<(PeerKey, PeerEvent)>,
+) {
+    let _ = reader.get_ref().set_read_timeout(Some(IDLE_LIMIT));
+    let reason = loop {
+        match reader.read_message() {
+            Ok(message) => {
+                if events.send((key, PeerEvent::Message(message))).is_err() {
+                    break "session ended".to_string();
+                }
+            }
+            Err(WireError::UnknownMessage { .. }) => continue,
+            Err(WireError::Closed) => break "peer closed the connection".to_string(),
+            Err(WireError::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break format!("silent for {} s", IDLE_LIMIT.as_secs());
+            }
+            Err(e) => break e.to_string(),
+        }
+    };
+    let _ = events.send((key, PeerEvent::Closed(reason)));
+}

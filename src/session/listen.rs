@@ -1,0 +1,124 @@
+//! Making connections: the listening socket, its accept loop, and outgoing connects.
+//!
+//! Both sides finish the BEP 3 handshake on their own short-lived thread, then hand the
+//! connection to the session thread over the control channel. The number of handshakes in
+//! flight is capped, so a flood of connections costs bounded threads and memory.
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use super::swarm::Control;
+use crate::error::Error;
+use crate::peer;
+use crate::types::{InfoHash, PeerId};
+
+/// Most handshakes (incoming and outgoing together) in flight at once.
+pub const MAX_HANDSHAKES: usize = 64;
+
+/// Time allowed for a connect plus both handshakes.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds `addr`; with `next_free`, a taken port moves on to the next ones.
+pub fn bind(addr: SocketAddr, next_free: bool) -> Result<TcpListener, Error> {
+    let tries = if next_free && addr.port() != 0 { 50 } else { 1 };
+    let mut last = None;
+    for offset in 0..tries {
+        let mut candidate = addr;
+        candidate.set_port(addr.port().saturating_add(offset));
+        match TcpListener::bind(candidate) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    let reason = last.map_or_else(String::new, |e| crate::error::lower_io(&e));
+    Err(Error::Network(format!("cannot listen on {addr}: {reason}")))
+}
+
+/// What the connection threads share.
+#[derive(Clone)]
+pub struct Dialer {
+    pub info_hash: InfoHash,
+    pub peer_id: PeerId,
+    pub control: Sender<Control>,
+    pub shutdown: Arc<AtomicBool>,
+    pub in_flight: Arc<AtomicUsize>,
+}
+
+impl Dialer {
+    fn claim(&self) -> bool {
+        let now = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if now >= MAX_HANDSHAKES {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Starts connecting to `addr` on its own thread; false when too many are in flight.
+    pub fn connect(&self, addr: SocketAddr) -> bool {
+        if !self.claim() {
+            return false;
+        }
+        let dialer = self.clone();
+        let spawned =
+            std::thread::Builder::new().name(format!("mt-connect-{addr}")).spawn(move || {
+                let result =
+                    peer::connect(addr, dialer.info_hash, dialer.peer_id, HANDSHAKE_TIMEOUT);
+                dialer.in_flight.fetch_sub(1, Ordering::AcqRel);
+                let message = match result {
+                    Ok(connected) => Control::Connected(Box::new(connected)),
+                    Err(err) => Control::ConnectFailed(addr, err.to_string()),
+                };
+                let _ = dialer.control.send(message);
+            });
+        if spawned.is_err() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+}
+
+/// Accepts connections until shutdown, handshaking each on its own thread.
+pub fn accept_loop(listener: TcpListener, dialer: Dialer) {
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    while !dialer.shutdown.load(Ordering::Acquire) {
+        match listener.accept() {
+            Ok((stream, addr)) => {
+                let _ = stream.set_nonblocking(false);
+                if !dialer.claim() {
+                    continue; // too many handshakes in flight: drop this one
+                }
+                let worker = dialer.clone();
+                let spawned = std::thread::Builder::new().name(format!("mt-accept-{addr}")).spawn(
+                    move || {
+                        let result = peer::accept(
+                            stream,
+                            worker.info_hash,
+                            worker.peer_id,
+                            HANDSHAKE_TIMEOUT,
+                        );
+                        worker.in_flight.fetch_sub(1, Ordering::AcqRel);
+                        if let Ok(connected) = result {
+                            let _ = worker.control.send(Control::Connected(Box::new(connected)));
+                        }
+                    },
+                );
+                if spawned.is_err() {
+                    dialer.in_flight.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
