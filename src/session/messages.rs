@@ -172,7 +172,8 @@ impl Swarm {
         }
         let outstanding = self.picker.outstanding(key);
         let target = peer.target_depth();
-        if outstanding >= target {
+        // Refill in batches: one burst per quarter of the pipeline, not one per block.
+        if outstanding > target - target / 4 {
             return;
         }
         let blocks = self.picker.pick(key, &peer.has, target - outstanding);
@@ -275,12 +276,25 @@ impl Swarm {
                 }
                 None => false,
             };
-            let _ = control.send(Control::Hashed { piece, good });
+            // A verified piece is written back before any peer hears we have it.
+            let flushed = match good {
+                true => storage.flush(meta.layout().piece_range(index)).map_err(|e| e.to_string()),
+                false => Ok(()),
+            };
+            let _ = control.send(Control::Hashed { piece, good, flushed });
         });
     }
 
-    pub(super) fn on_hashed(&mut self, piece: u32, good: bool) -> Result<(), Error> {
+    pub(super) fn on_hashed(
+        &mut self,
+        piece: u32,
+        good: bool,
+        flushed: Result<(), String>,
+    ) -> Result<(), Error> {
         self.hashing.remove(&piece);
+        if let Err(reason) = flushed {
+            return Err(Error::Network(format!("cannot write piece {piece} to disk: {reason}")));
+        }
         if !good {
             let contributors = self.picker.piece_failed(piece);
             let addrs =
@@ -306,10 +320,6 @@ impl Swarm {
             }
             return Ok(());
         }
-        let layout = self.config.metainfo.layout();
-        let range = layout.piece_range(PieceIndex(piece));
-        self.config.storage.flush(range.clone())?;
-        self.config.storage.release(range);
         for (other, block) in self.picker.piece_verified(piece) {
             if let Some(peer) = self.peers.get(&other) {
                 let info =

@@ -41,8 +41,8 @@ pub enum Control {
     TrackerFailed(String),
     /// A tracker said something worth showing.
     Warning(String),
-    /// A completed piece was hashed.
-    Hashed { piece: u32, good: bool },
+    /// A completed piece was hashed (and, when good, flushed to disk).
+    Hashed { piece: u32, good: bool, flushed: Result<(), String> },
 }
 
 /// What we know about an address we may connect to.
@@ -155,6 +155,8 @@ pub fn run(
     for addr in swarm.config.peers.clone() {
         swarm.learn(addr);
     }
+    swarm.discover();
+    swarm.connect_some(Instant::now());
     let outcome = swarm.main_loop(&peer_rx, &control_rx, &shutdown);
 
     shutdown.store(true, Ordering::Release);
@@ -286,7 +288,7 @@ impl Swarm {
                 let _ = self.events.send(Event::TrackerFailed(reason));
             }
             Control::Warning(message) => self.warn(message),
-            Control::Hashed { piece, good } => self.on_hashed(piece, good)?,
+            Control::Hashed { piece, good, flushed } => self.on_hashed(piece, good, flushed)?,
         }
         Ok(())
     }

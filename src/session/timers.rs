@@ -132,7 +132,7 @@ impl Swarm {
     }
 
     /// Reads same-host seeders from the registry.
-    fn discover(&mut self) {
+    pub(super) fn discover(&mut self) {
         let Some(registry) = self.config.registry.clone() else { return };
         for addr in registry.lookup(self.config.metainfo.info_hash) {
             self.learn(addr);
@@ -140,7 +140,7 @@ impl Swarm {
     }
 
     /// Starts connections to known addresses that are due, within the per-second budget.
-    fn connect_some(&mut self, now: Instant) {
+    pub(super) fn connect_some(&mut self, now: Instant) {
         if self.peers.len() >= super::swarm::MAX_PEERS {
             return;
         }

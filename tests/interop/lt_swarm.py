@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""A libtorrent peer for mt's swarm tests and benchmarks, on loopback only.
+
+    lt_swarm.py seed|get TORRENT SAVE_PATH [--peer HOST:PORT]... [--timeout SECS]
+
+Listens on 127.0.0.1 (a free port), with DHT, LSD, UPnP, NAT-PMP and uTP off. Prints one
+JSON object per line: {"event": "listening", "port": N} first, then progress, and for `get`
+{"event": "done", ...} once every piece is verified. A seed runs until killed or until the
+timeout; `get` exits 0 when complete and 1 on timeout.
+"""
+
+import json
+import sys
+import time
+
+import libtorrent as lt
+
+
+def log(**fields):
+    print(json.dumps(fields), flush=True)
+
+
+def main(argv):
+    mode, torrent, save_path = argv[1], argv[2], argv[3]
+    peers, timeout, i = [], 120.0, 4
+    while i < len(argv):
+        if argv[i] == "--peer":
+            host, port = argv[i + 1].rsplit(":", 1)
+            peers.append((host, int(port)))
+        elif argv[i] == "--timeout":
+            timeout = float(argv[i + 1])
+        i += 2
+
+    settings = {
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_incoming_utp": False,
+        "enable_outgoing_utp": False,
+        "allow_multiple_connections_per_ip": True,
+        "min_announce_interval": 1,
+        "announce_to_all_trackers": True,
+        "announce_to_all_tiers": True,
+        "alert_mask": lt.alert.category_t.error_notification
+        | lt.alert.category_t.status_notification,
+    }
+    session = lt.session(settings)
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(torrent)
+    params.save_path = save_path
+    if mode == "seed":
+        params.flags |= lt.torrent_flags.seed_mode
+    handle = session.add_torrent(params)
+    deadline = time.monotonic() + timeout
+    while session.listen_port() == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    log(event="listening", port=session.listen_port())
+    for peer in peers:
+        handle.connect_peer(peer)
+
+    started = time.monotonic()
+    last = 0.0
+    while time.monotonic() < deadline:
+        status = handle.status()
+        for alert in session.pop_alerts():
+            if alert.category() & lt.alert.category_t.error_notification:
+                log(event="warning", message=alert.message())
+        if mode == "get" and status.is_seeding:
+            log(event="done", seconds=time.monotonic() - started,
+                downloaded=status.total_payload_download)
+            return 0
+        now = time.monotonic()
+        if now - last >= 1.0:
+            last = now
+            log(event="stats", progress=status.progress, peers=status.num_peers,
+                state=str(status.state), uploaded=status.total_payload_upload)
+            for peer in peers:
+                if status.num_peers == 0:
+                    handle.connect_peer(peer)
+        time.sleep(0.02)
+    log(event="timeout")
+    return 1 if mode == "get" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
