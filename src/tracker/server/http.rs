@@ -149,7 +149,8 @@ fn http_response(status: u16, body: &[u8]) -> Vec<u8> {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
-        _ => "Request Too Large",
+        414 => "URI Too Long",
+        _ => "Error",
     };
     let mut out = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
