@@ -1,6 +1,6 @@
 //! Trackers: the client that announces to HTTP(S) and UDP trackers, and the built-in server.
 //!
-//! The client side is [`announce`] (or a long-lived [`Client`], which remembers UDP
+//! The client side is [`announce()`] (or a long-lived [`Client`], which remembers UDP
 //! connection ids) plus [`TrackerList`], which walks a torrent's BEP 12 tiers. The codecs in
 //! [`announce`](mod@announce), [`http`] and [`udp`] are pure functions over bytes, so each is
 //! tested without a socket; only `Client` does network I/O, always blocking and always bounded

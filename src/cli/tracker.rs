@@ -1,14 +1,157 @@
-//! `mt tracker`: run the built-in HTTP and UDP tracker.
+//! `mt tracker`: run the built-in HTTP and UDP tracker until Ctrl-C.
+//!
+//! Turns the arguments into a [`ServerConfig`] in one step (reading `--allow` torrents and
+//! `--allow-dir` folders into a set of info hashes), binds both endpoints, prints the announce
+//! URLs it serves and runs until the Ctrl-C handler sets the shutdown flag.
+
+use std::collections::HashSet;
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use argh::FromArgs;
 use mt::Error;
+use mt::bencode::{Value, decode_dict_spans};
+use mt::tracker::server::{Server, ServerConfig};
+use mt::types::InfoHash;
+use sha1::{Digest, Sha1};
 
 /// Run a BitTorrent tracker (HTTP and UDP).
 #[derive(FromArgs)]
 #[argh(subcommand, name = "tracker")]
-pub struct TrackerArgs {}
+pub struct TrackerArgs {
+    /// HTTP address to listen on (default 127.0.0.1:6969; use 0.0.0.0:6969 to serve a network)
+    #[argh(option, default = "default_addr()")]
+    http: SocketAddr,
+    /// UDP address to listen on (default 127.0.0.1:6969)
+    #[argh(option, default = "default_addr()")]
+    udp: SocketAddr,
+    /// seconds between announces that clients are told to wait (default 1800)
+    #[argh(option, default = "1800")]
+    interval: u64,
+    /// serve only this torrent; repeat for more
+    #[argh(option)]
+    allow: Vec<PathBuf>,
+    /// serve only the .torrent files in this folder
+    #[argh(option)]
+    allow_dir: Option<PathBuf>,
+    /// print the announce URLs as one JSON object line
+    #[argh(switch)]
+    json: bool,
+}
+
+fn default_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 6969))
+}
 
 /// Runs the tracker until interrupted.
-pub fn run(_args: TrackerArgs) -> Result<i32, Error> {
-    Err(Error::Usage("mt tracker is not available yet".into()))
+pub fn run(args: TrackerArgs) -> Result<i32, Error> {
+    let config = config(&args)?;
+    let allowed = config.allow.as_ref().map(HashSet::len);
+    let server = Server::bind(config).map_err(|err| Error::Network(err.to_string()))?;
+    let http = server.http_addr().map(|addr| format!("http://{addr}/announce"));
+    let udp = server.udp_addr().map(|addr| format!("udp://{addr}"));
+
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&shutdown);
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .map_err(|err| Error::Network(format!("cannot install the ctrl-c handler: {err}")))?;
+
+    if args.json {
+        let line = serde_json::json!({ "http": http, "udp": udp, "allowed_torrents": allowed });
+        println!("{line}");
+    } else {
+        println!("tracker announce urls:");
+        http.iter().chain(udp.iter()).for_each(|url| println!("  {url}"));
+        if let Some(count) = allowed {
+            println!("serving {count} allowed torrent(s)");
+        }
+        println!("press ctrl-c to stop");
+    }
+    server.run(shutdown).map_err(|err| Error::Network(format!("tracker stopped: {err}")))?;
+    Ok(0)
+}
+
+/// The server configuration the arguments describe.
+fn config(args: &TrackerArgs) -> Result<ServerConfig, Error> {
+    if args.interval == 0 {
+        return Err(Error::Usage("--interval must be at least 1 second".into()));
+    }
+    let mut torrents = args.allow.clone();
+    if let Some(dir) = &args.allow_dir {
+        torrents.extend(torrents_in(dir)?);
+    }
+    let allow = if args.allow.is_empty() && args.allow_dir.is_none() {
+        None
+    } else {
+        Some(torrents.iter().map(|path| info_hash_of(path)).collect::<Result<_, _>>()?)
+    };
+    Ok(ServerConfig {
+        http: Some(args.http),
+        udp: Some(args.udp),
+        interval: Duration::from_secs(args.interval),
+        allow,
+        ..ServerConfig::default()
+    })
+}
+
+/// The `.torrent` files directly inside `dir`, sorted.
+fn torrents_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let entries = fs::read_dir(dir).map_err(|err| Error::io("cannot read folder", dir, err))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|err| Error::io("cannot read folder", dir, err))?.path();
+        let is_torrent = path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("torrent"))
+            && path.is_file();
+        if is_torrent {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The info hash of a `.torrent` file: SHA-1 over the raw bytes of its `info` dictionary.
+fn info_hash_of(path: &Path) -> Result<InfoHash, Error> {
+    let bytes = fs::read(path).map_err(|err| Error::io("cannot read", path, err))?;
+    let invalid = |reason: String| Error::Torrent { path: path.to_path_buf(), reason };
+    let (dict, spans) = decode_dict_spans(&bytes).map_err(|err| invalid(err.to_string()))?;
+    let span = match (dict.get(&b"info"[..]), spans.get(&b"info"[..])) {
+        (Some(Value::Dict(_)), Some(span)) => span.clone(),
+        _ => return Err(invalid("missing info dictionary".into())),
+    };
+    let raw = bytes.get(span).ok_or(Error::Bug("info span outside the torrent bytes"))?;
+    let mut hash = [0u8; 20];
+    hash.copy_from_slice(&Sha1::digest(raw));
+    Ok(InfoHash(hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_hash_covers_the_raw_info_bytes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.torrent");
+        // Keys out of order inside info: a re-encoding would sort them and change the hash.
+        let info = b"d4:name1:a6:lengthi1ee";
+        fs::write(&path, [&b"d4:info"[..], info, b"e"].concat()).expect("write");
+        let mut expected = [0u8; 20];
+        expected.copy_from_slice(&Sha1::digest(info));
+        assert_eq!(info_hash_of(&path).expect("hash"), InfoHash(expected));
+        assert_eq!(torrents_in(dir.path()).expect("list"), vec![path]);
+    }
+
+    #[test]
+    fn torrent_without_info_is_refused_by_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bad.torrent");
+        fs::write(&path, b"d3:fooi1ee").expect("write");
+        let err = info_hash_of(&path).expect_err("no info");
+        assert!(err.to_string().ends_with("bad.torrent: missing info dictionary"), "{err}");
+    }
 }

@@ -31,6 +31,7 @@ const MAX_PACKET: usize = 65_536;
 #[derive(Debug)]
 pub struct Client {
     key: u32,
+    retransmit_base: Duration,
     connection_ids: Mutex<HashMap<SocketAddr, (u64, Instant)>>,
 }
 
@@ -41,9 +42,19 @@ impl Default for Client {
 }
 
 impl Client {
-    /// A client with a fresh random UDP `key` and no cached connection ids.
+    /// A client with a fresh random UDP `key` and no cached connection ids. UDP packets are
+    /// resent after 15 s, 30 s, 60 s... or from `MT_UDP_TIMEOUT_MS` when that is set.
     pub fn new() -> Client {
-        Client { key: fastrand::u32(..), connection_ids: Mutex::new(HashMap::new()) }
+        Client::with_retransmit_base(base_timeout())
+    }
+
+    /// A client whose first UDP retransmission comes after `base`, doubling each time.
+    pub fn with_retransmit_base(base: Duration) -> Client {
+        Client {
+            key: fastrand::u32(..),
+            retransmit_base: base,
+            connection_ids: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Announces to one tracker (`http://`, `https://` or `udp://`) within `timeout`.
@@ -96,10 +107,11 @@ impl Client {
         socket.connect(target).map_err(network)?;
 
         let deadline = Instant::now() + timeout;
-        let base = base_timeout();
+        let base = self.retransmit_base;
         let (mut attempts, mut exponent) = (0u32, 0u32);
-        // A cached id the tracker has forgotten earns one reconnect, not a failure.
-        let mut may_reconnect = true;
+        // An id cached by an earlier exchange may have been forgotten by the tracker (it
+        // restarted, or its clock runs faster): an error to it earns one reconnect.
+        let mut may_reconnect = self.cached_id(target).is_some();
         loop {
             let now = Instant::now();
             if now >= deadline || exponent > MAX_BACKOFF_EXPONENT {
@@ -136,6 +148,7 @@ impl Client {
             match (cached, reply) {
                 (None, Response::Connect { connection_id, .. }) => {
                     self.store_id(target, Some(connection_id));
+                    may_reconnect = false;
                     exponent = 0;
                 }
                 (Some(_), Response::Announce { interval, leechers, seeders, peers, .. }) => {

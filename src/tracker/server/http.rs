@@ -149,7 +149,8 @@ fn http_response(status: u16, body: &[u8]) -> Vec<u8> {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
-        _ => "Request Too Large",
+        414 => "URI Too Long",
+        _ => "Error",
     };
     let mut out = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
@@ -357,6 +358,27 @@ mod tests {
         assert_eq!(find_head_end(b"GET / HTTP/1.0\r\n\r\nbody"), Some(18));
         assert_eq!(find_head_end(b"GET / HTTP/1.0\n\n"), Some(16));
         assert_eq!(find_head_end(b"GET / HTTP/1.0\r\n"), None);
+    }
+
+    #[test]
+    fn ipv6_peers_arrive_in_peers6() {
+        let tracker = Tracker::new(&ServerConfig::default());
+        let target = |n: u8| {
+            let hash = crate::types::url_encode(&[1; 20]);
+            format!(
+                "GET /announce?info_hash={hash}&peer_id={}&port=80 HTTP/1.1\r\n\r\n",
+                "p".repeat(19) + &n.to_string()
+            )
+        };
+        let v6 = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]);
+        handle_request(&tracker, target(1).as_bytes(), v6);
+        let (_, body) = handle_request(&tracker, target(2).as_bytes(), IpAddr::from([10, 0, 0, 2]));
+        let mut expected = b"5:peers0:6:peers618:".to_vec();
+        expected.extend_from_slice(&[
+            0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 80,
+        ]);
+        expected.push(b'e');
+        assert!(body.ends_with(&expected), "{}", String::from_utf8_lossy(&body));
     }
 
     #[test]
