@@ -42,6 +42,12 @@ pub fn run(args: VerifyArgs) -> Result<i32, Error> {
             reason: "is a file, but this torrent holds a folder".into(),
         });
     }
+    if !meta.info.is_multi_file() && args.data.is_dir() {
+        return Err(Error::Data {
+            path: args.data,
+            reason: "is a folder, but this torrent holds a single file".into(),
+        });
+    }
     let paths = meta.info.file_paths(&args.data);
     let layout = meta.layout();
     let storage = Storage::open_read(&paths, layout, IoMode::Mmap)?;
