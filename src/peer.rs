@@ -35,7 +35,12 @@ pub enum PeerEvent {
     /// A message arrived.
     Message(Message),
     /// An upload could not be read from storage (the data changed under us).
-    StorageFailed(String),
+    StorageFailed {
+        /// The block that could not be sent.
+        block: BlockInfo,
+        /// Why.
+        reason: String,
+    },
     /// The connection ended; the text says why.
     Closed(String),
 }

@@ -72,7 +72,8 @@ pub(super) fn run(
                 None => {
                     if let Some(info) = uploads.pop_front() {
                         if let Err(reason) = read_block(&storage, info, &mut block) {
-                            let _ = events.send((key, PeerEvent::StorageFailed(reason)));
+                            let failed = PeerEvent::StorageFailed { block: info, reason };
+                            let _ = events.send((key, failed));
                             continue;
                         }
                         write_piece(&mut out, info.piece, info.begin, &block)?;

@@ -8,10 +8,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::swarm::Control;
 use crate::tracker::{AnnounceRequest, Client, TrackerEvent, TrackerList};
@@ -24,6 +24,8 @@ const STOPPED_TIMEOUT: Duration = Duration::from_secs(3);
 /// Bounds on the wait between announces.
 const MIN_WAIT: Duration = Duration::from_secs(1);
 const MAX_WAIT: Duration = Duration::from_secs(3600);
+/// How often a download without peers asks again (within the tracker's `min interval`).
+const LONELY_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Transfer figures the session updates and the announcer reads.
 #[derive(Default)]
@@ -34,6 +36,8 @@ pub struct Counters {
     pub downloaded: AtomicU64,
     /// Bytes still missing.
     pub left: AtomicU64,
+    /// Connected peers.
+    pub peers: AtomicUsize,
 }
 
 /// What the session tells the announcer.
@@ -77,6 +81,12 @@ impl Announcer {
         let mut failures: u32 = 0;
         let mut announced = false;
         loop {
+            // A stop that arrived during the last announce wins over the next one.
+            match self.signals.try_recv() {
+                Ok(Signal::Stop) | Err(TryRecvError::Disconnected) => break,
+                Ok(Signal::Completed) => event = Some(TrackerEvent::Completed),
+                Err(TryRecvError::Empty) => {}
+            }
             let wait = match list.announce(&client, &self.request(event), ANNOUNCE_TIMEOUT) {
                 Ok((url, reply)) => {
                     announced = true;
@@ -88,7 +98,11 @@ impl Announcer {
                         let _ = self.control.send(Control::Warning(format!("tracker: {warning}")));
                     }
                     let floor = reply.min_interval.unwrap_or(MIN_WAIT);
-                    reply.interval.max(floor).clamp(MIN_WAIT, MAX_WAIT)
+                    let lonely = self.counters.peers.load(Ordering::Relaxed) == 0
+                        && self.counters.left.load(Ordering::Relaxed) > 0;
+                    // A download with nobody to talk to asks again as soon as it may.
+                    let wanted = if lonely { LONELY_INTERVAL } else { reply.interval };
+                    wanted.max(floor).clamp(MIN_WAIT, MAX_WAIT)
                 }
                 Err(err) => {
                     failures += 1;
@@ -103,6 +117,9 @@ impl Announcer {
             }
         }
         if announced {
+            if event == Some(TrackerEvent::Completed) {
+                let _ = list.announce(&client, &self.request(event), STOPPED_TIMEOUT);
+            }
             let _ =
                 list.announce(&client, &self.request(Some(TrackerEvent::Stopped)), STOPPED_TIMEOUT);
         }

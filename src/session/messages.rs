@@ -26,8 +26,8 @@ impl Swarm {
     pub(super) fn on_peer_event(&mut self, key: PeerKey, event: PeerEvent) -> Result<(), Error> {
         match event {
             PeerEvent::Message(message) => self.on_message(key, message),
-            PeerEvent::StorageFailed(reason) => {
-                self.warn(format!("cannot read data to upload: {reason}"));
+            PeerEvent::StorageFailed { block, reason } => {
+                self.on_storage_failed(key, block, reason);
                 Ok(())
             }
             PeerEvent::Closed(reason) => {
@@ -189,11 +189,25 @@ impl Swarm {
         peer.handle.send(PeerCommand::Send(requests));
     }
 
+    /// Our data for a piece can no longer be read (a file was truncated or removed while we
+    /// serve it): stop offering that piece, tell the peer, and warn once per cause.
+    fn on_storage_failed(&mut self, key: PeerKey, block: BlockInfo, reason: String) {
+        self.broken.insert(block.piece);
+        if let Some(peer) = self.peers.get(&key)
+            && peer.fast
+        {
+            peer.handle.send(PeerCommand::Send(vec![Message::Reject(block)]));
+        }
+        if self.storage_warnings.insert(reason.clone()) {
+            self.warn(format!("cannot serve piece {}: {reason}", block.piece));
+        }
+    }
+
     fn on_request(&mut self, key: PeerKey, info: BlockInfo) {
         let layout = self.config.metainfo.layout();
         let in_range =
             layout.block_range(PieceIndex(info.piece), info.begin, info.length).is_some();
-        let have = self.picker.have().get(info.piece);
+        let have = self.picker.have().get(info.piece) && !self.broken.contains(&info.piece);
         let Some(peer) = self.peers.get_mut(&key) else { return };
         if !in_range {
             peer.strikes += 10;

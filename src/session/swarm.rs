@@ -81,6 +81,10 @@ pub(super) struct Swarm {
     pub peak_private: u64,
     pub local_addr: SocketAddr,
     pub hashing: HashSet<u32>,
+    /// Pieces we had but can no longer read from disk.
+    pub broken: HashSet<u32>,
+    /// Storage problems already reported, so each is shown once.
+    pub storage_warnings: HashSet<String>,
 }
 
 /// Runs the session until it completes (without `keep_seeding`), times out or is stopped.
@@ -149,6 +153,8 @@ pub fn run(
         peak_private: 0,
         local_addr,
         hashing: HashSet::new(),
+        broken: HashSet::new(),
+        storage_warnings: HashSet::new(),
         config,
     };
     let announcer_thread = swarm.start_announcer();
@@ -166,8 +172,13 @@ pub fn run(
     if let Some(signals) = swarm.signals.take() {
         let _ = signals.send(Signal::Stop);
     }
-    if let Some(thread) = announcer_thread {
-        let _ = thread.join();
+    if let Some((thread, done)) = announcer_thread {
+        // The final announces are bounded; past that, leave the thread rather than hang.
+        if done.recv_timeout(Duration::from_secs(10))
+            != Err(crossbeam_channel::RecvTimeoutError::Timeout)
+        {
+            let _ = thread.join();
+        }
     }
     let _ = listener_thread.join();
     drop(registration);
@@ -226,7 +237,7 @@ impl Swarm {
         }
     }
 
-    fn start_announcer(&mut self) -> Option<std::thread::JoinHandle<()>> {
+    fn start_announcer(&mut self) -> Option<(std::thread::JoinHandle<()>, Receiver<()>)> {
         if !self.config.use_trackers || self.config.metainfo.trackers.is_empty() {
             return None;
         }
@@ -240,12 +251,15 @@ impl Swarm {
             control: self.control_tx.clone(),
             signals: signal_rx,
         };
-        let thread =
-            std::thread::Builder::new().name("mt-announce".into()).spawn(move || announcer.run());
+        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
+        let thread = std::thread::Builder::new().name("mt-announce".into()).spawn(move || {
+            announcer.run();
+            drop(done_tx);
+        });
         match thread {
             Ok(thread) => {
                 self.signals = Some(signals);
-                Some(thread)
+                Some((thread, done))
             }
             Err(e) => {
                 self.warn(format!("cannot start the tracker thread: {e}"));

@@ -39,6 +39,7 @@ impl Swarm {
         }
         self.discover();
         self.connect_some(now);
+        self.counters.peers.store(self.peers.len(), std::sync::atomic::Ordering::Relaxed);
         let stats = self.stats();
         let _ = self.events.send(Event::Stats(stats));
         if !self.complete {
