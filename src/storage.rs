@@ -278,6 +278,18 @@ impl Storage {
         })
     }
 
+    /// Prepares mapped files for writes to `range` soon (see [`Map::prefault_write`]); does
+    /// nothing for the pread backend.
+    pub fn prepare_write(&self, range: Range<u64>) {
+        let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+        let _ = self.each_slice(range.start, len, |file, offset, len| {
+            if let Backing::Mapped(map) = &file.backing {
+                map.prefault_write(offset, len);
+            }
+            Ok(())
+        });
+    }
+
     /// Hints that `range` will be read in order soon (mapped files only).
     pub fn advise_sequential(&self) {
         for file in &self.files {

@@ -187,6 +187,9 @@ impl Swarm {
             })
             .collect();
         peer.handle.send(PeerCommand::Send(requests));
+        for block in blocks.iter().filter(|b| b.begin == 0) {
+            let _ = self.prefault.send(block.piece);
+        }
     }
 
     /// Our data for a piece can no longer be read (a file was truncated or removed while we

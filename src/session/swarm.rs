@@ -85,6 +85,8 @@ pub(super) struct Swarm {
     pub broken: HashSet<u32>,
     /// Storage problems already reported, so each is shown once.
     pub storage_warnings: HashSet<String>,
+    /// Pieces about to be downloaded, for the prefault thread.
+    pub prefault: Sender<u32>,
 }
 
 /// Runs the session until it completes (without `keep_seeding`), times out or is stopped.
@@ -155,6 +157,7 @@ pub fn run(
         hashing: HashSet::new(),
         broken: HashSet::new(),
         storage_warnings: HashSet::new(),
+        prefault: start_prefaulter(&config)?,
         config,
     };
     let announcer_thread = swarm.start_announcer();
@@ -187,6 +190,26 @@ pub fn run(
     outcome?;
     flushed.map_err(Error::from)?;
     Ok(Summary { complete: swarm.complete, stats, peak_private_memory: swarm.peak_private })
+}
+
+/// Starts the thread that faults in the mapped pages of pieces we are about to receive, so
+/// the session thread's copies into the mapping do not stop on a page fault per page. It
+/// ends when the session drops its sender.
+fn start_prefaulter(config: &SessionConfig) -> Result<Sender<u32>, Error> {
+    let (tx, rx) = crossbeam_channel::unbounded::<u32>();
+    let storage = config.storage.clone();
+    let meta = config.metainfo.clone();
+    std::thread::Builder::new()
+        .name("mt-prefault".into())
+        .spawn(move || {
+            for piece in rx {
+                if let Some(piece) = meta.layout().piece(piece) {
+                    storage.prepare_write(meta.layout().piece_range(piece));
+                }
+            }
+        })
+        .map_err(|e| Error::Network(format!("cannot start the prefault thread: {e}")))?;
+    Ok(tx)
 }
 
 /// The address other local processes should dial: loopback when we listen on all addresses.

@@ -103,6 +103,16 @@ impl Map {
         self.raw.flush_range(offset, clamp(offset, len, self.raw.len()))
     }
 
+    /// Faults `offset..offset+len` in, writable, ahead of the writes that will fill it, so the
+    /// thread that copies received blocks does not take one page fault per page.
+    pub fn prefault_write(&self, offset: usize, len: usize) {
+        let page = PAGE_SIZE.load(Ordering::Relaxed);
+        let start = offset - offset % page;
+        let len = clamp(start, len + (offset - start), self.raw.len());
+        // A hint: where the kernel declines, the writes fault the pages in as usual.
+        let _ = self.raw.advise_range(Advice::PopulateWrite, start, len);
+    }
+
     /// Tells the kernel we will read the whole mapping in order.
     pub fn advise_sequential(&self) {
         // Advice is a hint; a kernel that declines it changes nothing we rely on.
