@@ -2,7 +2,9 @@
 //!
 //! A read timeout is the idle limit: peers send at least a keep-alive every two minutes, so a
 //! peer silent for longer than [`IDLE_LIMIT`] is gone. Unknown message ids are skipped (BEP 3
-//! lets clients add messages); anything malformed ends the connection.
+//! lets clients add messages); anything malformed ends the connection. Messages that could
+//! only waste memory (blocks larger than we ever request, extension messages we do not speak)
+//! are dealt with here, so what waits in the session's queue is small and bounded.
 
 use std::net::TcpStream;
 use std::time::Duration;
@@ -10,7 +12,10 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use super::{PeerEvent, PeerKey};
-use crate::wire::{MessageReader, WireError};
+use crate::wire::{BLOCK_LEN, Message, MessageReader, WireError};
+
+/// Largest extension handshake we look at.
+const MAX_EXTENDED_HANDSHAKE: usize = 64 * 1024;
 
 /// Longest silence we accept from a peer.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(150);
@@ -23,6 +28,16 @@ pub(super) fn run(
     let _ = reader.get_ref().set_read_timeout(Some(IDLE_LIMIT));
     let reason = loop {
         match reader.read_message() {
+            Ok(Message::Piece { data, .. }) if data.len() > BLOCK_LEN as usize => {
+                break format!("sent a {}-byte block; we only ask for {BLOCK_LEN}", data.len());
+            }
+            // Only the extension handshake means anything to us; other extension messages
+            // (and oversized handshakes) are dropped here rather than queued.
+            Ok(Message::Extended { id, payload })
+                if id != 0 || payload.len() > MAX_EXTENDED_HANDSHAKE =>
+            {
+                continue;
+            }
             Ok(message) => {
                 if events.send((key, PeerEvent::Message(message))).is_err() {
                     break "session ended".to_string();

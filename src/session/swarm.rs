@@ -27,7 +27,8 @@ use crate::wire::{ExtendedHandshake, Message};
 /// Most connected peers.
 pub const MAX_PEERS: usize = 128;
 /// Peer events buffered between the reader threads and the session.
-const PEER_EVENT_QUEUE: usize = 2048;
+/// At most 256 blocks of 16 KiB (4 MiB) wait; a bitfield can be larger but comes once.
+const PEER_EVENT_QUEUE: usize = 256;
 
 /// Messages to the session thread from its helper threads.
 pub enum Control {

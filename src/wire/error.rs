@@ -141,7 +141,7 @@ mod tests {
     fn messages_say_what_is_wrong() {
         assert_eq!(
             WireError::MessageTooLong { len: u32::MAX }.to_string(),
-            "message length 4294967295 exceeds the 1048576-byte limit"
+            "message length 4294967295 exceeds the 263168-byte limit"
         );
         assert_eq!(
             WireError::PayloadLength { message: "have", got: 5, expected: 4 }.to_string(),

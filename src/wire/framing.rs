@@ -1,6 +1,6 @@
 //! Blocking framing: whole messages and handshakes from a byte stream, and writes back.
 //!
-//! [`MessageReader`] owns one read buffer per connection. It starts at 256 KiB and grows only
+//! [`MessageReader`] owns one read buffer per connection. It starts at 64 KiB and grows only
 //! when a single message needs more, never past [`MAX_MESSAGE_LEN`] + 4 bytes, because
 //! [`decode`] rejects larger length prefixes from their first four bytes. Bytes that arrive
 //! after a message or handshake stay buffered for the next call, and nothing buffered is lost
@@ -18,10 +18,10 @@ use super::handshake::{self, HANDSHAKE_LEN, Handshake};
 use super::message::{MAX_MESSAGE_LEN, Message, PIECE_HEADER_LEN, decode, encode_piece_header};
 
 /// The read buffer's starting size.
-const INITIAL_BUFFER: usize = 256 * 1024;
+const INITIAL_BUFFER: usize = 64 * 1024;
 
 /// The largest buffer a reader ever needs: one message at [`MAX_MESSAGE_LEN`] and its prefix.
-const MAX_BUFFER: usize = 4 + (1 << 20);
+const MAX_BUFFER: usize = 4 + MAX_MESSAGE_LEN as usize;
 
 /// Reads handshakes and messages from a blocking stream through one buffer.
 pub struct MessageReader<R: Read> {
@@ -225,7 +225,7 @@ mod tests {
         let mut messages: Vec<Message> = fixtures().into_iter().map(|(m, _)| m).collect();
         messages.push(Message::Piece { piece: 4, begin: 0, data: vec![0x42; 16384] });
         // Longer than the starting buffer, so the reader has to grow.
-        messages.push(Message::Bitfield(vec![0xf0; 600 * 1024]));
+        messages.push(Message::Bitfield(vec![0xf0; 200 * 1024]));
         messages.push(Message::Have { piece: 77 });
         messages
     }

@@ -21,9 +21,9 @@
 
 use super::WireError;
 
-/// The largest length prefix accepted (1 MiB): room for a 128 KiB block or a bitfield of
-/// 8 million pieces, far from anything that would let a peer exhaust memory.
-pub const MAX_MESSAGE_LEN: u32 = 1 << 20;
+/// The largest length prefix accepted (257 KiB): room for a 128 KiB block or the bitfield of
+/// a torrent at the 2^21-piece limit, and small enough that a peer cannot make us buffer much.
+pub const MAX_MESSAGE_LEN: u32 = (1 << 18) + 1024;
 
 /// The largest block a `request`, `cancel` or `reject request` may name (128 KiB).
 pub const MAX_BLOCK_LEN: u32 = 128 * 1024;
@@ -488,9 +488,9 @@ pub(super) mod tests {
     #[test]
     fn rejects_huge_length_from_the_prefix_alone() {
         let err = decode(&[0xff, 0xff, 0xff, 0xff]).expect_err("too long");
-        assert_eq!(err.to_string(), "message length 4294967295 exceeds the 1048576-byte limit");
+        assert_eq!(err.to_string(), "message length 4294967295 exceeds the 263168-byte limit");
         let just_over = (MAX_MESSAGE_LEN + 1).to_be_bytes();
-        assert!(matches!(decode(&just_over), Err(WireError::MessageTooLong { len: 1048577 })));
+        assert!(matches!(decode(&just_over), Err(WireError::MessageTooLong { len: 263169 })));
     }
 
     #[test]
@@ -498,7 +498,7 @@ pub(super) mod tests {
         let mut bytes = MAX_MESSAGE_LEN.to_be_bytes().to_vec();
         bytes.push(BITFIELD);
         assert!(matches!(decode(&bytes), Ok(None)));
-        bytes.resize(4 + 1_048_576, 0xff);
+        bytes.resize(4 + 263_168, 0xff);
         let decoded = decode(&bytes).expect("valid").expect("whole");
         assert_eq!(decoded.1, bytes.len());
     }
@@ -585,7 +585,7 @@ pub(super) mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "over the 1048576-byte limit")]
+    #[should_panic(expected = "over the 263168-byte limit")]
     fn encoding_an_oversized_message_is_a_bug() {
         Message::Bitfield(vec![0; 1 << 20]).encode();
     }
