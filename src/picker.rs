@@ -256,6 +256,15 @@ impl Picker {
         Received::Accepted { piece_complete, cancel }
     }
 
+    /// The peers whose blocks make up a piece in progress (sorted), e.g. to credit them when
+    /// it verifies.
+    pub fn contributors(&self, piece: u32) -> Vec<PeerKey> {
+        let mut peers =
+            self.in_progress.get(&piece).map_or_else(Vec::new, |p| p.contributors().to_vec());
+        peers.sort_unstable();
+        peers
+    }
+
     /// The piece's hash matched: we have it. Returns requests for its blocks still out (only
     /// if it was verified before all its blocks arrived), to cancel.
     pub fn piece_verified(&mut self, piece: u32) -> Vec<(PeerKey, Block)> {

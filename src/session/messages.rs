@@ -322,13 +322,13 @@ impl Swarm {
                     p.hash_failures += 1;
                     p.hash_failures
                 });
-                if failures.is_some_and(|n| n >= BAN_AFTER_HASH_FAILURES) {
-                    self.ban(
-                        key,
-                        format!(
-                            "sent data that failed the hash check {BAN_AFTER_HASH_FAILURES} times"
-                        ),
-                    );
+                let good = self.peers.get(&key).map_or(0, |p| p.good_pieces);
+                // A peer that mostly sends good pieces only shared a piece with a liar.
+                if let Some(n) = failures
+                    && n >= BAN_AFTER_HASH_FAILURES
+                    && good < 4 * n
+                {
+                    self.ban(key, format!("{n} pieces with its data failed the hash check"));
                 }
             }
             let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
@@ -336,6 +336,9 @@ impl Swarm {
                 self.fill_requests(key);
             }
             return Ok(());
+        }
+        for key in self.picker.contributors(piece) {
+            self.with_peer(key, |p| p.good_pieces += 1);
         }
         for (other, block) in self.picker.piece_verified(piece) {
             if let Some(peer) = self.peers.get(&other) {

@@ -65,6 +65,8 @@ pub struct Peer {
     pub strikes: u32,
     /// Pieces that failed their hash check with blocks from this peer.
     pub hash_failures: u32,
+    /// Pieces that passed their hash check with blocks from this peer.
+    pub good_pieces: u32,
 }
 
 impl Peer {
@@ -93,6 +95,7 @@ impl Peer {
             last_block: Instant::now(),
             strikes: 0,
             hash_failures: 0,
+            good_pieces: 0,
         }
     }
 
