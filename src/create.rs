@@ -174,7 +174,7 @@ pub fn create(options: &CreateOptions, progress: &AtomicU64) -> Result<Created, 
     let layout = Layout::new(piece_length, &lengths)
         .map_err(|e| Error::Data { path: options.input.clone(), reason: e.to_string() })?;
     let paths: Vec<PathBuf> = files.iter().map(|f| f.disk_path.clone()).collect();
-    let storage = Storage::open_read(&paths, &layout, IoMode::Mmap)?;
+    let storage = Storage::open_read(&paths, &layout, IoMode::Auto)?;
     for (index, path) in paths.iter().enumerate() {
         if let Some(reason) = storage.unavailable(index) {
             let reason = format!("{reason} (changed while reading?)");

@@ -45,8 +45,8 @@ pub struct GetArgs {
     /// fetch pieces in order (for playing while downloading)
     #[argh(switch)]
     sequential: bool,
-    /// storage access: mmap (default) or pread
-    #[argh(option, default = "IoMode::Mmap")]
+    /// storage access: auto (mmap, or pread on network filesystems), mmap or pread
+    #[argh(option, default = "IoMode::Auto")]
     io: IoMode,
     /// give up after this many seconds without completing (exit 1)
     #[argh(option)]

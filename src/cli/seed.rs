@@ -39,8 +39,8 @@ pub struct SeedArgs {
     /// regular upload slots (default 8; one optimistic slot comes on top)
     #[argh(option, default = "8")]
     upload_slots: usize,
-    /// storage access: mmap (default) or pread
-    #[argh(option, default = "IoMode::Mmap")]
+    /// storage access: auto (mmap, or pread on network filesystems), mmap or pread
+    #[argh(option, default = "IoMode::Auto")]
     io: IoMode,
     /// print one JSON object per event
     #[argh(switch)]

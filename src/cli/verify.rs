@@ -50,7 +50,7 @@ pub fn run(args: VerifyArgs) -> Result<i32, Error> {
     }
     let paths = meta.info.file_paths(&args.data);
     let layout = meta.layout();
-    let storage = Storage::open_read(&paths, layout, IoMode::Mmap)?;
+    let storage = Storage::open_read(&paths, layout, IoMode::Auto)?;
     let bar = ByteBar::start("verifying", layout.total_length(), progress::wanted(args.json));
     let started = std::time::Instant::now();
     let status = hash::verify_all(&storage, &meta.info.pieces, args.threads, bar.counter());
