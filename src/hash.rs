@@ -1,8 +1,8 @@
 //! Piece hashing with rayon over mapped files: create, verify-all and verify-one.
 //!
-//! Pieces are hashed in parallel, each thread walking contiguous runs of pieces so the kernel's
-//! readahead stays sequential. Mapped bytes are hashed in place, never copied. After a piece is
-//! hashed its pages are released from our resident memory, so hashing a file larger than RAM
+//! Pieces are hashed in parallel, each thread taking contiguous runs of pieces (about 8 MiB)
+//! so reads stay sequential: a run is faulted in with one call, hashed in place (mapped bytes
+//! are never copied), then its pages are released from our resident memory, so hashing a file larger than RAM
 //! keeps RSS small (the page cache, which the kernel manages, is not ours). Progress is an
 //! atomic byte counter the caller may poll from another thread.
 
@@ -26,23 +26,77 @@ pub enum PieceStatus {
     Missing,
 }
 
-/// SHA-1 of one piece as it is on disk.
+/// Pieces are hashed in runs of about this many bytes: each run is faulted in with one
+/// call, hashed in order, then released with one call.
+const RUN_BYTES: u64 = 8 << 20;
+
+/// SHA-1 of one piece as it is on disk; its pages are released afterwards.
 pub fn hash_piece(storage: &Storage, piece: PieceIndex) -> Result<[u8; 20], StorageError> {
-    let mut hasher = Sha1::new();
-    let mut scratch = Vec::new();
     let range = storage.layout().piece_range(piece);
-    storage.visit(range.clone(), &mut scratch, |bytes| hasher.update(bytes))?;
+    let hash = hash_range(storage, range.clone(), &mut Vec::new());
     storage.release(range);
+    hash
+}
+
+fn hash_range(
+    storage: &Storage,
+    range: std::ops::Range<u64>,
+    scratch: &mut Vec<u8>,
+) -> Result<[u8; 20], StorageError> {
+    let mut hasher = Sha1::new();
+    storage.visit(range, scratch, |bytes| hasher.update(bytes))?;
     Ok(hasher.finalize().into())
 }
 
 /// True when the piece on disk matches `expected`.
 pub fn verify_piece(storage: &Storage, piece: PieceIndex, expected: &[u8; 20]) -> PieceStatus {
-    match hash_piece(storage, piece) {
+    status_of(hash_piece(storage, piece), expected)
+}
+
+fn status_of(hash: Result<[u8; 20], StorageError>, expected: &[u8; 20]) -> PieceStatus {
+    match hash {
         Ok(hash) if &hash == expected => PieceStatus::Good,
         Ok(_) | Err(StorageError::Fault { .. }) => PieceStatus::Bad,
         Err(_) => PieceStatus::Missing,
     }
+}
+
+/// Hashes every piece in parallel runs, calling `each` with each piece's result in order
+/// within its run; returns the results in piece order.
+fn hash_runs<T: Send>(
+    storage: &Storage,
+    threads: usize,
+    progress: &AtomicU64,
+    each: impl Fn(PieceIndex, Result<[u8; 20], StorageError>) -> T + Sync,
+) -> Result<Vec<T>, Error> {
+    storage.advise_sequential();
+    let layout = storage.layout();
+    let per_run = u32::try_from(RUN_BYTES / u64::from(layout.piece_length())).unwrap_or(1).max(1);
+    let runs: Vec<std::ops::Range<u32>> = (0..layout.piece_count())
+        .step_by(per_run as usize)
+        .map(|first| first..first.saturating_add(per_run).min(layout.piece_count()))
+        .collect();
+    let results: Vec<Vec<T>> = pool(threads)?.install(|| {
+        runs.into_par_iter()
+            .map(|run| {
+                let bytes = layout.piece_offset(PieceIndex(run.start))
+                    ..layout.piece_range(PieceIndex(run.end - 1)).end;
+                storage.prefetch(bytes.clone());
+                let mut scratch = Vec::new();
+                let out = run
+                    .map(|index| {
+                        let piece = PieceIndex(index);
+                        let hash = hash_range(storage, layout.piece_range(piece), &mut scratch);
+                        progress.fetch_add(u64::from(layout.piece_len(piece)), Ordering::Relaxed);
+                        each(piece, hash)
+                    })
+                    .collect();
+                storage.release(bytes);
+                out
+            })
+            .collect()
+    });
+    Ok(results.into_iter().flatten().collect())
 }
 
 /// Hashes every piece; `threads == 0` means one thread per core.
@@ -51,23 +105,8 @@ pub fn hash_all(
     threads: usize,
     progress: &AtomicU64,
 ) -> Result<Vec<[u8; 20]>, Error> {
-    storage.advise_sequential();
-    let layout = storage.layout();
-    let pool = pool(threads)?;
-    let hashes: Result<Vec<[u8; 20]>, StorageError> = pool.install(|| {
-        layout
-            .pieces()
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .with_min_len(8)
-            .map(|piece| {
-                let hash = hash_piece(storage, piece)?;
-                progress.fetch_add(u64::from(layout.piece_len(piece)), Ordering::Relaxed);
-                Ok(hash)
-            })
-            .collect()
-    });
-    Ok(hashes?)
+    let hashes = hash_runs(storage, threads, progress, |_, hash| hash)?;
+    Ok(hashes.into_iter().collect::<Result<_, StorageError>>()?)
 }
 
 /// Checks every piece against `expected` (one hash per piece).
@@ -77,25 +116,10 @@ pub fn verify_all(
     threads: usize,
     progress: &AtomicU64,
 ) -> Result<Vec<PieceStatus>, Error> {
-    storage.advise_sequential();
-    let layout = storage.layout();
-    let pool = pool(threads)?;
-    Ok(pool.install(|| {
-        layout
-            .pieces()
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .with_min_len(8)
-            .map(|piece| {
-                let status = match expected.get(piece.get()) {
-                    Some(hash) => verify_piece(storage, piece, hash),
-                    None => PieceStatus::Bad,
-                };
-                progress.fetch_add(u64::from(layout.piece_len(piece)), Ordering::Relaxed);
-                status
-            })
-            .collect()
-    }))
+    hash_runs(storage, threads, progress, |piece, hash| match expected.get(piece.get()) {
+        Some(want) => status_of(hash, want),
+        None => PieceStatus::Bad,
+    })
 }
 
 fn pool(threads: usize) -> Result<rayon::ThreadPool, Error> {

@@ -324,6 +324,17 @@ impl Storage {
         });
     }
 
+    /// Faults `range` in for reading ahead of use (mapped files only).
+    pub fn prefetch(&self, range: Range<u64>) {
+        let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+        let _ = self.each_slice(range.start, len, |file, offset, len| {
+            if let Backing::Mapped(map) = &file.backing {
+                map.prefault_read(offset, len);
+            }
+            Ok(())
+        });
+    }
+
     /// Hints that `range` will be read in order soon (mapped files only).
     pub fn advise_sequential(&self) {
         for file in &self.files {

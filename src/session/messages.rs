@@ -89,6 +89,20 @@ impl Swarm {
             Message::Reject(info) => {
                 let block = Block { piece: info.piece, begin: info.begin, length: info.length };
                 self.picker.request_rejected(key, &block);
+                // A reject while we are unchoked means it cannot serve that piece after all
+                // (BEP 6): stop asking it for that piece, and let others have the blocks.
+                let unchoked = self.with_peer(key, |p| {
+                    if !p.peer_choking {
+                        p.has.clear(info.piece);
+                    }
+                    !p.peer_choking
+                });
+                if unchoked == Some(true) {
+                    let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+                    for other in keys {
+                        self.fill_requests(other);
+                    }
+                }
             }
             Message::Piece { piece, begin, data } => self.on_block(key, piece, begin, &data)?,
             Message::Extended { id: 0, payload } => {

@@ -113,6 +113,16 @@ impl Map {
         let _ = self.raw.advise_range(Advice::PopulateWrite, start, len);
     }
 
+    /// Faults `offset..offset+len` in for reading with one call, instead of one fault per
+    /// few pages as the bytes are touched.
+    pub fn prefault_read(&self, offset: usize, len: usize) {
+        let page = PAGE_SIZE.load(Ordering::Relaxed);
+        let start = offset - offset % page;
+        let len = clamp(start, len + (offset - start), self.raw.len());
+        // A hint: where the kernel declines, reads fault the pages in as usual.
+        let _ = self.raw.advise_range(Advice::PopulateRead, start, len);
+    }
+
     /// Tells the kernel we will read the whole mapping in order.
     pub fn advise_sequential(&self) {
         // Advice is a hint; a kernel that declines it changes nothing we rely on.
