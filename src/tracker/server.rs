@@ -1,10 +1,11 @@
 //! The built-in tracker behind `mt tracker`: HTTP (BEP 3, 7, 23, 48) and UDP (BEP 15).
 //!
 //! [`Server::bind`] opens both endpoints; [`Server::run`] serves until a shutdown flag is set,
-//! with one UDP thread and one HTTP accept thread that hands each connection to its own
-//! thread, at most [`MAX_HTTP_CONNECTIONS`] at a time (extra connections are closed at once).
-//! Every socket read has a short timeout, so each loop notices shutdown within about 200 ms
-//! and a slow HTTP client holds its thread for at most [`HTTP_REQUEST_TIMEOUT`].
+//! with one UDP thread and one HTTP accept thread that queues each connection for a pool of
+//! at most [`MAX_HTTP_CONNECTIONS`] worker threads (when the queue is full, extra connections
+//! are closed at once). Every socket wait has a short timeout, so each loop notices shutdown
+//! within about 200 ms and a slow HTTP client holds its worker for at most
+//! [`HTTP_REQUEST_TIMEOUT`].
 //!
 //! Shared state is one [`Tracker`]: the only lock is the mutex around the peer table
 //! ([`swarm::Swarms`]); it is taken last, held only to update and read the table, and never
@@ -30,7 +31,7 @@ use crate::error::lower_io;
 use crate::tracker::announce::ScrapeStats;
 use crate::types::InfoHash;
 
-/// Most HTTP connections served at once.
+/// Most HTTP connections served at once, and most waiting for a worker.
 pub const MAX_HTTP_CONNECTIONS: usize = 64;
 /// Longest time an HTTP client may take to send its request.
 pub const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);

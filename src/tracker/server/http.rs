@@ -1,9 +1,9 @@
 //! The tracker's HTTP endpoint: `/announce` (BEP 3 with BEP 23 compact and BEP 7 `peers6`
 //! replies) and `/scrape` (BEP 48), one request per connection.
 //!
-//! The accept loop polls a non-blocking listener so it sees shutdown; each connection gets a
-//! scoped thread while fewer than [`MAX_HTTP_CONNECTIONS`] are open, and is closed unanswered
-//! otherwise. A request head must arrive within [`HTTP_REQUEST_TIMEOUT`] and fit in
+//! The accept loop waits on a non-blocking listener with a timeout so it sees shutdown, and
+//! queues each connection for a pool of at most [`MAX_HTTP_CONNECTIONS`] worker threads; a
+//! connection that finds the queue full is closed unanswered. A request head must arrive within [`HTTP_REQUEST_TIMEOUT`] and fit in
 //! [`MAX_HEAD`] bytes. Every reply body is bencode; refusals are a `failure reason`, with
 //! status 200 for tracker-level refusals (what BEP 3 clients expect) and a 4xx status for
 //! requests that are not tracker requests at all. The `ip` parameter is ignored: peers are
@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec};
+
 use super::swarm::{Family, PeerAnnounce};
 use super::{
     DEFAULT_NUMWANT, HTTP_REQUEST_TIMEOUT, MAX_HTTP_CONNECTIONS, MAX_NUMWANT, POLL, Tracker,
@@ -26,10 +28,15 @@ use crate::types::{InfoHash, PeerId};
 
 /// Largest request head (request line and headers) accepted.
 pub const MAX_HEAD: usize = 8192;
-/// How long the accept loop sleeps when no connection is waiting.
+/// How long the accept loop pauses after an accept error (out of descriptors, say).
 const ACCEPT_IDLE: Duration = Duration::from_millis(20);
 
-/// Accepts connections until `shutdown` is set, serving each on a scoped thread.
+/// Accepts connections until `shutdown` is set and hands them to a pool of scoped workers.
+///
+/// A worker is started only when none is idle, up to [`MAX_HTTP_CONNECTIONS`]; workers live
+/// until shutdown, so a busy tracker pays for thread creation once rather than per request.
+/// At most [`MAX_HTTP_CONNECTIONS`] accepted connections wait for a worker; further ones are
+/// closed at once.
 pub fn serve<'scope, 'env>(
     scope: &'scope thread::Scope<'scope, 'env>,
     listener: &'env TcpListener,
@@ -37,39 +44,61 @@ pub fn serve<'scope, 'env>(
     shutdown: &'env AtomicBool,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
-    let open = Arc::new(AtomicUsize::new(0));
+    let (queue, work) = crossbeam_channel::bounded::<(TcpStream, SocketAddr)>(MAX_HTTP_CONNECTIONS);
+    let idle = Arc::new(AtomicUsize::new(0));
+    let mut workers = 0;
     while !shutdown.load(Ordering::Relaxed) {
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
-            // Nothing waiting, or out of descriptors for a moment: try again shortly.
+        let accepted = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                wait_for_connection(listener, POLL);
+                continue;
+            }
+            // Out of descriptors for a moment: try again shortly.
             Err(_) => {
                 thread::sleep(ACCEPT_IDLE);
                 continue;
             }
         };
-        if open.fetch_add(1, Ordering::SeqCst) >= MAX_HTTP_CONNECTIONS {
-            open.fetch_sub(1, Ordering::SeqCst);
-            continue; // dropping the stream closes it
+        if idle.load(Ordering::SeqCst) == 0 && workers < MAX_HTTP_CONNECTIONS {
+            let (work, idle) = (work.clone(), Arc::clone(&idle));
+            let spawned = thread::Builder::new()
+                .name("tracker-http".into())
+                .spawn_scoped(scope, move || worker(&work, &idle, tracker, shutdown));
+            // Without a new thread the existing workers carry on.
+            workers += usize::from(spawned.is_ok());
         }
-        let guard = OpenGuard(Arc::clone(&open));
-        let spawned =
-            thread::Builder::new().name("tracker-http".into()).spawn_scoped(scope, move || {
-                let _guard = guard;
-                // A connection that fails mid-way concerns only that client.
-                let _ = serve_connection(stream, tracker, shutdown);
-            });
-        // When no thread can be made the connection is dropped and the guard with it.
-        drop(spawned);
+        // A full queue (or no worker at all) closes the connection unanswered.
+        drop(queue.try_send(accepted));
     }
+    // Dropping the sender ends every idle worker's wait.
     Ok(())
 }
 
-/// Counts an open connection until dropped.
-struct OpenGuard(Arc<AtomicUsize>);
+/// Serves queued connections one at a time until the queue is closed.
+fn worker(
+    work: &crossbeam_channel::Receiver<(TcpStream, SocketAddr)>,
+    idle: &AtomicUsize,
+    tracker: &Tracker,
+    shutdown: &AtomicBool,
+) {
+    loop {
+        idle.fetch_add(1, Ordering::SeqCst);
+        let next = work.recv();
+        idle.fetch_sub(1, Ordering::SeqCst);
+        let Ok((stream, peer)) = next else { return };
+        // A connection that fails mid-way concerns only that client.
+        let _ = serve_connection(stream, peer, tracker, shutdown);
+    }
+}
 
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+/// Blocks until a connection is waiting on `listener` or `timeout` has passed.
+fn wait_for_connection(listener: &TcpListener, timeout: Duration) {
+    let mut fds = [PollFd::new(listener, PollFlags::IN)];
+    let timeout = Timespec::try_from(timeout).unwrap_or(Timespec { tv_sec: 0, tv_nsec: 0 });
+    if rustix::event::poll(&mut fds, Some(&timeout)).is_err() {
+        // poll itself failed (EINTR, ENOMEM): do not spin.
+        thread::sleep(ACCEPT_IDLE);
     }
 }
 
@@ -82,13 +111,13 @@ enum Head {
 
 fn serve_connection(
     mut stream: TcpStream,
+    peer: SocketAddr,
     tracker: &Tracker,
     shutdown: &AtomicBool,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(POLL))?;
     stream.set_write_timeout(Some(HTTP_REQUEST_TIMEOUT))?;
-    let peer = stream.peer_addr()?;
     let (status, body) = match read_head(&mut stream, shutdown)? {
         Head::Complete(head) => handle_request(tracker, &head, peer.ip()),
         Head::TooLarge => (414, failure("request is too large")),
