@@ -19,6 +19,8 @@ check:
 bench: build
 	$(CARGO) bench --bench hashing -- --quick
 	bash benches/storage.sh
+	bash benches/swarm.sh
+	bash benches/tracker.sh
 
 install:
 	$(CARGO) install --locked --path .
