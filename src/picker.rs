@@ -120,6 +120,9 @@ pub struct Picker {
     sequential: bool,
     /// No queued piece has a lower index.
     next_sequential: u32,
+    /// Pieces that must come from one peer (after a failure with several contributors), with
+    /// the peer that took them, once one has.
+    single_source: HashMap<u32, Option<PeerKey>>,
 }
 
 impl Picker {
@@ -150,6 +153,7 @@ impl Picker {
             peers: HashMap::new(),
             sequential: false,
             next_sequential: 0,
+            single_source: HashMap::new(),
         })
     }
 
@@ -211,13 +215,16 @@ impl Picker {
             if picked.len() == max {
                 break;
             }
-            if peer_has.get(piece) {
+            if peer_has.get(piece) && self.may_serve(peer, piece) {
                 self.take_free(peer, piece, max - picked.len(), &mut indexes, &mut picked);
             }
         }
         while picked.len() < max {
             let Some(piece) = self.choose_new_piece(peer_has) else { break };
             self.start(piece);
+            if !self.may_serve(peer, piece) {
+                continue;
+            }
             self.take_free(peer, piece, max - picked.len(), &mut indexes, &mut picked);
         }
         if picked.len() < max && self.is_endgame() {
@@ -254,6 +261,36 @@ impl Picker {
             }
         }
         Received::Accepted { piece_complete, cancel }
+    }
+
+    /// Asks that the next download of `piece` come from one peer only, so that if it fails
+    /// again the culprit is known, and if it passes the earlier senders can be judged.
+    pub fn require_single_source(&mut self, piece: u32) {
+        if !self.have.get(piece) {
+            self.single_source.insert(piece, None);
+        }
+    }
+
+    /// Whether `peer` may be asked for blocks of `piece`; the first peer asked for a
+    /// single-source piece becomes its only source.
+    fn may_serve(&mut self, peer: PeerKey, piece: u32) -> bool {
+        match self.single_source.get_mut(&piece) {
+            None => true,
+            Some(owner @ None) => {
+                *owner = Some(peer);
+                true
+            }
+            Some(Some(owner)) => *owner == peer,
+        }
+    }
+
+    /// Lets another peer take the single-source pieces `peer` held.
+    pub(super) fn release_single_source(&mut self, peer: PeerKey) {
+        for owner in self.single_source.values_mut() {
+            if *owner == Some(peer) {
+                *owner = None;
+            }
+        }
     }
 
     /// The peers whose blocks make up a piece in progress (sorted), e.g. to credit them when
@@ -326,6 +363,7 @@ impl Picker {
     /// Takes a piece out of progress, releasing its requests. Returns its contributors and the
     /// requests that were still out.
     fn stop(&mut self, piece: u32) -> (Vec<PeerKey>, Vec<(PeerKey, Block)>) {
+        self.single_source.remove(&piece);
         let Some(progress) = self.in_progress.remove(&piece) else {
             return (Vec::new(), Vec::new());
         };
@@ -379,7 +417,7 @@ impl Picker {
                 if picked.len() >= max {
                     return;
                 }
-                if !peer_has.get(piece) {
+                if !peer_has.get(piece) || !self.may_serve(peer, piece) {
                     continue;
                 }
                 let Some(progress) = self.in_progress.get_mut(&piece) else { continue };

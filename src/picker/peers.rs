@@ -122,6 +122,7 @@ impl Picker {
 
     /// Returns every block outstanding from `peer` to the pool; returns how many.
     fn release_all(&mut self, peer: PeerKey) -> usize {
+        self.release_single_source(peer);
         let Some(state) = self.peers.get_mut(&peer) else { return 0 };
         let outstanding: Vec<BlockId> = state.outstanding.drain().collect();
         for &id in &outstanding {

@@ -2,8 +2,10 @@
 //!
 //! Nothing a peer sends is trusted: piece indexes, bitfield size and spare bits, and block
 //! bounds are checked against the torrent; a block we did not request is dropped; a protocol
-//! violation ends that peer only. A piece that fails its hash is fetched again, and peers that
-//! keep sending bad data are banned.
+//! violation ends that peer only. A piece that fails its hash is fetched again. Blame needs
+//! proof: a failed piece with one sender counts against it; one with several senders is fetched
+//! again from a single peer, and when that passes, the earlier senders not in it are to blame.
+//! A peer blamed twice is banned, so an honest peer that finished a liar's piece is never.
 
 use std::sync::atomic::Ordering;
 
@@ -331,19 +333,14 @@ impl Swarm {
             let addrs =
                 contributors.iter().filter_map(|k| self.peers.get(k).map(|p| p.addr)).collect();
             let _ = self.events.send(Event::PieceFailed { piece, from: addrs });
-            for key in contributors {
-                let failures = self.with_peer(key, |p| {
-                    p.hash_failures += 1;
-                    p.hash_failures
-                });
-                let good = self.peers.get(&key).map_or(0, |p| p.good_pieces);
-                // A peer that mostly sends good pieces only shared a piece with a liar.
-                if let Some(n) = failures
-                    && n >= BAN_AFTER_HASH_FAILURES
-                    && good < 4 * n
-                {
-                    self.ban(key, format!("{n} pieces with its data failed the hash check"));
-                }
+            if let [only] = contributors[..] {
+                // One sender: the bad data is certainly its.
+                self.blame(only);
+            } else {
+                // Several senders: fetch it again from one peer. If that fails, the fault is
+                // that peer's; if it passes, the earlier senders not in it are to blame.
+                self.failed_with.entry(piece).or_default().extend(contributors);
+                self.picker.require_single_source(piece);
             }
             let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
             for key in keys {
@@ -351,8 +348,15 @@ impl Swarm {
             }
             return Ok(());
         }
-        for key in self.picker.contributors(piece) {
-            self.with_peer(key, |p| p.good_pieces += 1);
+        if let Some(earlier) = self.failed_with.remove(&piece) {
+            let good = self.picker.contributors(piece);
+            let mut suspects: Vec<PeerKey> =
+                earlier.into_iter().filter(|key| !good.contains(key)).collect();
+            suspects.sort_unstable();
+            suspects.dedup();
+            for key in suspects {
+                self.blame(key);
+            }
         }
         for (other, block) in self.picker.piece_verified(piece) {
             if let Some(peer) = self.peers.get(&other) {
@@ -369,6 +373,19 @@ impl Swarm {
             self.on_complete();
         }
         Ok(())
+    }
+
+    /// Counts a piece of bad data against a peer; bans it after [`BAN_AFTER_HASH_FAILURES`].
+    fn blame(&mut self, key: PeerKey) {
+        let failures = self.with_peer(key, |p| {
+            p.hash_failures += 1;
+            p.hash_failures
+        });
+        if let Some(n) = failures
+            && n >= BAN_AFTER_HASH_FAILURES
+        {
+            self.ban(key, format!("sent {n} pieces that failed the hash check"));
+        }
     }
 
     fn on_complete(&mut self) {

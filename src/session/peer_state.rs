@@ -50,6 +50,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     pub peer_id: PeerId,
     pub fast: bool,
+    /// True when we opened the connection.
+    pub outgoing: bool,
     pub has: Bitfield,
     pub got_bitfield: bool,
     pub am_choking: bool,
@@ -65,8 +67,6 @@ pub struct Peer {
     pub strikes: u32,
     /// Pieces that failed their hash check with blocks from this peer.
     pub hash_failures: u32,
-    /// Pieces that passed their hash check with blocks from this peer.
-    pub good_pieces: u32,
 }
 
 impl Peer {
@@ -76,6 +76,7 @@ impl Peer {
         addr: SocketAddr,
         peer_id: PeerId,
         fast: bool,
+        outgoing: bool,
         pieces: u32,
     ) -> Peer {
         Peer {
@@ -83,6 +84,7 @@ impl Peer {
             addr,
             peer_id,
             fast,
+            outgoing,
             has: Bitfield::new(pieces),
             got_bitfield: false,
             am_choking: true,
@@ -95,7 +97,6 @@ impl Peer {
             last_block: Instant::now(),
             strikes: 0,
             hash_failures: 0,
-            good_pieces: 0,
         }
     }
 

@@ -86,6 +86,8 @@ pub(super) struct Swarm {
     pub broken: HashSet<u32>,
     /// Storage problems already reported, so each is shown once.
     pub storage_warnings: HashSet<String>,
+    /// Pieces that failed with several senders, and who they were, until a retry passes.
+    pub failed_with: HashMap<u32, Vec<PeerKey>>,
     /// Pieces about to be downloaded, for the prefault thread.
     pub prefault: Sender<u32>,
 }
@@ -158,6 +160,7 @@ pub fn run(
         hashing: HashSet::new(),
         broken: HashSet::new(),
         storage_warnings: HashSet::new(),
+        failed_with: HashMap::new(),
         prefault: start_prefaulter(&config)?,
         config,
     };
@@ -337,9 +340,19 @@ impl Swarm {
             known.connecting = false;
         }
         let their_id = connected.handshake.peer_id;
-        let duplicate = self.peers.values().any(|p| p.peer_id == their_id);
-        if duplicate
-            || self.banned_ids.contains(&their_id)
+        let existing = self.peers.iter().find(|(_, p)| p.peer_id == their_id);
+        if let Some((&key, peer)) = existing {
+            // Both sides dialled at once. Each end keeps the connection opened by the peer
+            // with the lower id, so both keep the same one.
+            let opener = |outgoing: bool| if outgoing { self.config.peer_id.0 } else { their_id.0 };
+            if peer.outgoing == connected.outgoing
+                || opener(peer.outgoing) < opener(connected.outgoing)
+            {
+                return; // dropping `connected` closes it
+            }
+            self.drop_peer(key, "replaced by the connection the peer opened".into());
+        }
+        if self.banned_ids.contains(&their_id)
             || self.banned_addrs.contains(&addr)
             || self.peers.len() >= MAX_PEERS
         {
@@ -379,7 +392,7 @@ impl Swarm {
         }
         handle.send(PeerCommand::Send(opening));
         let pieces = self.picker.have().len();
-        self.peers.insert(key, Peer::new(handle, addr, their_id, fast, pieces));
+        self.peers.insert(key, Peer::new(handle, addr, their_id, fast, outgoing, pieces));
         self.picker.peer_joined(key);
         if let Some(known) = self.known.get_mut(&addr) {
             known.connected = true;
