@@ -25,6 +25,9 @@ use mt::wire::{BlockInfo, Handshake, Message, MessageReader, WireError, write_me
 pub enum Behaviour {
     /// Every block it sends has every byte inverted, so each piece it touches fails its hash.
     Corrupt,
+    /// Only the first block of each piece is answered, inverted; other requests go unanswered,
+    /// so the rest of each such piece must come from someone else.
+    SpoilsFirstBlocks,
     /// Correct blocks, each after this pause: a seed too slow to finish at once.
     Slow(Duration),
     /// Correct blocks; but the first peer to connect is, before its handshake is answered,
@@ -207,6 +210,8 @@ fn answer(torrent: &Torrent, block: BlockInfo) -> Option<Vec<u8>> {
     let mut data = torrent.data.get(start..end)?.to_vec();
     match torrent.behaviour {
         Behaviour::Corrupt => data.iter_mut().for_each(|byte| *byte ^= 0xff),
+        Behaviour::SpoilsFirstBlocks if block.begin != 0 => return None,
+        Behaviour::SpoilsFirstBlocks => data.iter_mut().for_each(|byte| *byte ^= 0xff),
         Behaviour::Slow(pause) => std::thread::sleep(pause),
         Behaviour::ConnectsBack => {}
     }
