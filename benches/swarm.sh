@@ -89,6 +89,13 @@ start_lt_seed() {
     SEED_ADDR=127.0.0.1:$(grep -o '"port": [0-9]*' "$WORK/seed.log" | head -1 | cut -d' ' -f2)
 }
 
+# failed NAME: reports a downloader that did not finish, with what it and /usr/bin/time said.
+failed() {
+    echo "swarm.sh: $1: the downloader failed; its output:" >&2
+    cat "$WORK/get.log" "$WORK/rss" >&2
+    return 1
+}
+
 names=() bests=() seconds=() speeds=() privates=() rsss=()
 
 # measure NAME KIND [IO]: best of $RUNS downloads (KIND mt or lt) from the running seed.
@@ -104,11 +111,11 @@ measure() {
             /usr/bin/time -f %M -o "$WORK/rss" env MT_RUNTIME_DIR="$WORK/get-runtime" \
                 "$MT" get "$TORRENT" "$out" --io "$io" --bind 127.0.0.1 -p 0 \
                 --peer "$SEED_ADDR" --timeout "$LIMIT" --json > "$WORK/get.log" 2>&1 \
-                || { cat "$WORK/get.log" >&2; return 1; }
+                || failed "$name" || return 1
         else
             /usr/bin/time -f %M -o "$WORK/rss" "$PY" "$LT" get "$TORRENT" "$out" \
                 --peer "$SEED_ADDR" --timeout "$LIMIT" > "$WORK/get.log" 2>&1 \
-                || { cat "$WORK/get.log" >&2; return 1; }
+                || failed "$name" || return 1
         fi
         end=$(date +%s%N)
         cmp -s "$DATA" "$WORK/out/$NAME" || { echo "swarm.sh: $name: download differs" >&2; return 1; }
