@@ -8,6 +8,9 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod process;
+pub mod swarm;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -46,6 +49,24 @@ impl Output {
     pub fn json(&self) -> Value {
         serde_json::from_str(self.stdout.trim())
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+
+    /// Every stdout line that is a JSON object (the `--json` event stream).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// The JSON lines whose `event` is `name`, in order.
+    pub fn events(&self, name: &str) -> Vec<Value> {
+        self.json_lines().into_iter().filter(|v| v["event"] == name).collect()
+    }
+
+    /// The first JSON line whose `event` is `name`; panics with the output if there is none.
+    pub fn event(&self, name: &str) -> Value {
+        self.events(name)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no {name:?} event in the output: {self:#?}"))
     }
 
     /// The non-empty lines of stderr.
