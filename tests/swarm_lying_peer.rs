@@ -60,8 +60,6 @@ fn a_lying_peer_alone_never_completes_a_download() {
 }
 
 #[test]
-#[ignore = "engine bug: every peer that sent a block of a failed piece is blamed, so an \
-            honest seed finishing a liar's pieces is banned; run with --ignored"]
 fn a_peer_spoiling_one_block_per_piece_does_not_get_the_honest_seed_banned() {
     let env = TestEnv::new();
     let bytes = torrent(&env);

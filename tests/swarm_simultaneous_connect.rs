@@ -16,8 +16,6 @@ use common::swarm::{GET_LIMIT, STARTUP, assert_same_file};
 use support::fake_peer::{Behaviour, FakePeer};
 
 #[test]
-#[ignore = "engine bug: mt drops a second connection to the same peer id without redialling \
-            soon; run with --ignored"]
 fn a_seed_dialling_back_during_our_handshake_still_leaves_a_connection_to_download_from() {
     let env = TestEnv::new();
     let bytes = env.write_generated("video.bin", 1024 * 1024 + 3, 31);

@@ -53,6 +53,8 @@ pub(super) struct Known {
     pub connecting: bool,
     pub failures: u32,
     pub next_try: Option<Instant>,
+    /// The peer id that answered at this address, once one has.
+    pub peer_id: Option<PeerId>,
 }
 
 /// All state of a running session.
@@ -336,10 +338,13 @@ impl Swarm {
 
     fn on_connected(&mut self, connected: Connected) {
         let addr = connected.addr;
+        let their_id = connected.handshake.peer_id;
         if let Some(known) = self.known.get_mut(&addr) {
             known.connecting = false;
+            known.peer_id = Some(their_id);
+            // Should the connection we keep instead close, dial this address again at once.
+            known.next_try = None;
         }
-        let their_id = connected.handshake.peer_id;
         let existing = self.peers.iter().find(|(_, p)| p.peer_id == their_id);
         if let Some((&key, peer)) = existing {
             // Both sides dialled at once. Each end keeps the connection opened by the peer

@@ -153,7 +153,9 @@ impl Swarm {
                     && !known.connecting
                     && known.next_try.is_none_or(|at| at <= now)
                     && !self.banned_addrs.contains(*addr)
-                    && !self.peers.values().any(|p| p.addr == **addr)
+                    && !self.peers.values().any(|p| {
+                        p.addr == **addr || known.peer_id.is_some_and(|id| id == p.peer_id)
+                    })
             })
             .map(|(addr, _)| *addr)
             .take(CONNECTS_PER_SECOND)
