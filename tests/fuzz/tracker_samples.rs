@@ -169,15 +169,19 @@ impl AnnounceReply {
     }
 }
 
+/// Announce replies; peers have a non-zero port, since port 0 peers are skipped.
 pub fn announce_reply() -> impl Strategy<Value = AnnounceReply> {
     let counts = (option::of(any::<u32>()), option::of(any::<u32>()), option::of(any::<u32>()));
-    let nonzero_port = |peer: &SocketAddr| peer.port() != 0;
+    let nonzero_port = |mut peer: SocketAddr| {
+        peer.set_port(peer.port().max(1));
+        peer
+    };
     (
         any::<u32>(),
         counts,
         option::of("\\PC{0,20}"),
-        vec(v4_peer().prop_filter("port", nonzero_port), 0..20),
-        vec(v6_peer().prop_filter("port", nonzero_port), 0..8),
+        vec(v4_peer().prop_map(nonzero_port), 0..20),
+        vec(v6_peer().prop_map(nonzero_port), 0..8),
         any::<bool>(),
     )
         .prop_map(
