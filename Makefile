@@ -10,6 +10,10 @@ build:
 test:
 	$(CARGO) test --release
 
+# The parser properties of `make test` at 100,000 cases each.
+fuzz:
+	PROPTEST_CASES=100000 $(CARGO) test --release --test parsers_fuzz --test parsers_alloc
+
 check:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
