@@ -245,6 +245,9 @@ fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
     while let Some((&byte, tail)) = rest.split_first() {
         if byte == b'%' {
             let digits = tail.get(..2)?;
+            if !digits.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
             let hex = std::str::from_utf8(digits).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             rest = &tail[2..];
