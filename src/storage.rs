@@ -164,6 +164,8 @@ struct StoredFile {
 pub struct Storage {
     layout: Layout,
     files: Vec<StoredFile>,
+    /// Opened for writing; read-only storage has nothing to flush.
+    writable: bool,
 }
 
 impl Storage {
@@ -194,7 +196,7 @@ impl Storage {
             };
             files.push(StoredFile { path: path.clone(), backing });
         }
-        Ok(Storage { layout: layout.clone(), files })
+        Ok(Storage { layout: layout.clone(), files, writable: false })
     }
 
     /// Creates or opens the files read-write, with every byte reserved on disk.
@@ -218,7 +220,7 @@ impl Storage {
             let backing = open_backing(file, expected, io, true, path)?;
             files.push(StoredFile { path: path.clone(), backing });
         }
-        Ok(Storage { layout: layout.clone(), files })
+        Ok(Storage { layout: layout.clone(), files, writable: true })
     }
 
     /// The torrent's geometry.
@@ -300,6 +302,9 @@ impl Storage {
 
     /// Makes the written bytes of `range` durable.
     pub fn flush(&self, range: Range<u64>) -> Result<(), StorageError> {
+        if !self.writable {
+            return Ok(());
+        }
         let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
         self.each_slice(range.start, len, |file, offset, len| match &file.backing {
             Backing::Mapped(map) => map
