@@ -9,6 +9,7 @@ use mt::Error;
 
 mod create;
 mod get;
+mod net;
 mod output;
 mod progress;
 mod seed;

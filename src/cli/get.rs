@@ -9,15 +9,13 @@ use std::time::Duration;
 use argh::FromArgs;
 use mt::Error;
 use mt::metainfo::Metainfo;
-use mt::registry::Registry;
-use mt::session::{self, SessionConfig};
+use mt::session;
 use mt::storage::IoMode;
-use mt::types::PeerId;
 use serde_json::json;
 
+use super::net::NetOptions;
 use super::output::{human_bytes, json_line, rate};
 use super::progress::{self, ByteBar};
-use super::seed::{listen_addr, resolve_peers};
 use super::swarm_view::{self, View};
 
 /// Download a torrent's data (resumes from what is already on disk).
@@ -62,10 +60,7 @@ pub struct GetArgs {
 /// Runs `mt get`.
 pub fn run(args: GetArgs) -> Result<i32, Error> {
     let meta = Arc::new(Metainfo::load(&args.torrent)?);
-    let peers = resolve_peers(&args.peers)?;
-    if args.upload_slots == 0 {
-        return Err(Error::Usage("--upload-slots must be at least 1".into()));
-    }
+    let net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?;
     let view = View::choose(args.json);
     let total = meta.layout().total_length();
     let bar = ByteBar::start("checking", total, progress::wanted(args.json));
@@ -73,40 +68,22 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
     bar.finish();
     let prepared = prepared?;
     let already = prepared.have.count();
-    let (listen, next_free_port) = listen_addr(args.bind, args.port);
-    let handle = session::start(SessionConfig {
-        metainfo: meta.clone(),
-        storage: Arc::new(prepared.storage),
-        have: prepared.have.clone(),
-        listen,
-        next_free_port,
-        peers,
-        keep_seeding: args.seed,
-        sequential: args.sequential,
-        upload_slots: args.upload_slots,
-        timeout: args.timeout.map(Duration::from_secs),
-        registry: Some(Registry::for_user()),
-        use_trackers: true,
-        peer_id: PeerId::generate(),
-    })?;
     let pieces = prepared.have.len();
+    let root = prepared.root.clone();
+    let timeout = args.timeout.map(Duration::from_secs);
+    let handle = net.start(&meta, prepared, args.seed, args.sequential, timeout)?;
     if view == View::Json {
         json_line(&json!({
             "event": "started",
             "name": meta.info.name,
             "info_hash": meta.info_hash.to_hex(),
-            "output": prepared.root.display().to_string(),
+            "output": root.display().to_string(),
             "addr": handle.local_addr.to_string(),
             "pieces": pieces,
             "have_pieces": already,
         }));
     } else {
-        println!(
-            "downloading {} ({}) to {}",
-            meta.info.name,
-            meta.info_hash,
-            prepared.root.display()
-        );
+        println!("downloading {} ({}) to {}", meta.info.name, meta.info_hash, root.display());
         if already > 0 {
             println!("resuming: {already} of {pieces} pieces already on disk");
         }

@@ -1,18 +1,17 @@
 //! `mt seed`: verify data and serve it to the swarm until interrupted.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use argh::FromArgs;
 use mt::Error;
 use mt::metainfo::Metainfo;
-use mt::registry::Registry;
-use mt::session::{self, SessionConfig};
+use mt::session;
 use mt::storage::IoMode;
-use mt::types::PeerId;
 use serde_json::json;
 
+use super::net::NetOptions;
 use super::output::json_line;
 use super::progress::{self, ByteBar};
 use super::swarm_view::{self, View};
@@ -47,31 +46,10 @@ pub struct SeedArgs {
     json: bool,
 }
 
-/// Resolves `HOST:PORT` arguments.
-pub fn resolve_peers(peers: &[String]) -> Result<Vec<SocketAddr>, Error> {
-    let mut out = Vec::new();
-    for text in peers {
-        let addrs = text
-            .to_socket_addrs()
-            .map_err(|e| Error::Usage(format!("peer {text:?}: {}", mt::error::lower_io(&e))))?;
-        out.extend(addrs.take(1));
-    }
-    Ok(out)
-}
-
-/// The address to listen on, and whether a taken port may move to the next free one.
-pub fn listen_addr(bind: Option<IpAddr>, port: Option<u16>) -> (SocketAddr, bool) {
-    let ip = bind.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    (SocketAddr::new(ip, port.unwrap_or(6881)), port.is_none())
-}
-
 /// Runs `mt seed`.
 pub fn run(args: SeedArgs) -> Result<i32, Error> {
     let meta = Arc::new(Metainfo::load(&args.torrent)?);
-    let peers = resolve_peers(&args.peers)?;
-    if args.upload_slots == 0 {
-        return Err(Error::Usage("--upload-slots must be at least 1".into()));
-    }
+    let net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?;
     let view = View::choose(args.json);
     let total = meta.layout().total_length();
     let bar = ByteBar::start("verifying", total, progress::wanted(args.json));
@@ -85,30 +63,16 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
             reason: "no piece matches the torrent; nothing to seed".into(),
         });
     }
-    let (listen, next_free_port) = listen_addr(args.bind, args.port);
-    let handle = session::start(SessionConfig {
-        metainfo: meta.clone(),
-        storage: Arc::new(prepared.storage),
-        have: prepared.have.clone(),
-        listen,
-        next_free_port,
-        peers,
-        keep_seeding: true,
-        sequential: false,
-        upload_slots: args.upload_slots,
-        timeout: None,
-        registry: Some(Registry::for_user()),
-        use_trackers: true,
-        peer_id: PeerId::generate(),
-    })?;
-    let missing = prepared.have.len() - have;
+    let pieces = prepared.have.len();
+    let handle = net.start(&meta, prepared, true, false, None)?;
+    let missing = pieces - have;
     if view == View::Json {
         json_line(&json!({
             "event": "seeding",
             "name": meta.info.name,
             "info_hash": meta.info_hash.to_hex(),
             "addr": handle.local_addr.to_string(),
-            "pieces": prepared.have.len(),
+            "pieces": pieces,
             "missing_pieces": missing,
         }));
     } else {
@@ -116,7 +80,7 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
         if missing > 0 {
             println!(
                 "warning: {missing} of {} pieces are missing or damaged; serving the rest",
-                prepared.have.len()
+                pieces
             );
         }
         println!("press Ctrl-C to stop");

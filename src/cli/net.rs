@@ -1,0 +1,82 @@
+//! What `mt seed` and `mt get` share: their network options, turned into a session.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mt::Error;
+use mt::metainfo::Metainfo;
+use mt::registry::Registry;
+use mt::session::{self, Prepared, SessionConfig, SessionHandle};
+use mt::types::PeerId;
+
+/// The network options of `seed` and `get`, validated.
+pub struct NetOptions {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Whether a taken port may move to the next free one (no port was given).
+    pub next_free_port: bool,
+    /// Peers named on the command line.
+    pub peers: Vec<SocketAddr>,
+    /// Regular upload slots.
+    pub upload_slots: usize,
+}
+
+impl NetOptions {
+    /// Checks `--bind`, `-p`, `--peer` and `--upload-slots`.
+    pub fn new(
+        bind: Option<IpAddr>,
+        port: Option<u16>,
+        peers: &[String],
+        upload_slots: usize,
+    ) -> Result<NetOptions, Error> {
+        if upload_slots == 0 {
+            return Err(Error::Usage("--upload-slots must be at least 1".into()));
+        }
+        let ip = bind.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        Ok(NetOptions {
+            listen: SocketAddr::new(ip, port.unwrap_or(6881)),
+            next_free_port: port.is_none(),
+            peers: resolve_peers(peers)?,
+            upload_slots,
+        })
+    }
+
+    /// Starts a session over prepared data.
+    pub fn start(
+        self,
+        meta: &Arc<Metainfo>,
+        prepared: Prepared,
+        keep_seeding: bool,
+        sequential: bool,
+        timeout: Option<Duration>,
+    ) -> Result<SessionHandle, Error> {
+        session::start(SessionConfig {
+            metainfo: meta.clone(),
+            storage: Arc::new(prepared.storage),
+            have: prepared.have,
+            listen: self.listen,
+            next_free_port: self.next_free_port,
+            peers: self.peers,
+            keep_seeding,
+            sequential,
+            upload_slots: self.upload_slots,
+            timeout,
+            registry: Some(Registry::for_user()),
+            use_trackers: true,
+            peer_id: PeerId::generate(),
+        })
+    }
+}
+
+/// Resolves `HOST:PORT` arguments.
+fn resolve_peers(peers: &[String]) -> Result<Vec<SocketAddr>, Error> {
+    let mut out = Vec::new();
+    for text in peers {
+        let addrs = text
+            .to_socket_addrs()
+            .map_err(|e| Error::Usage(format!("peer {text:?}: {}", mt::error::lower_io(&e))))?;
+        out.extend(addrs.take(1));
+    }
+    Ok(out)
+}
