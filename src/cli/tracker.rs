@@ -14,10 +14,8 @@ use std::time::Duration;
 
 use argh::FromArgs;
 use mt::Error;
-use mt::bencode::{Value, decode_dict_spans};
+use mt::metainfo::Metainfo;
 use mt::tracker::server::{Server, ServerConfig};
-use mt::types::InfoHash;
-use sha1::{Digest, Sha1};
 
 /// Run a BitTorrent tracker (HTTP and UDP).
 #[derive(FromArgs)]
@@ -87,7 +85,12 @@ fn config(args: &TrackerArgs) -> Result<ServerConfig, Error> {
     let allow = if args.allow.is_empty() && args.allow_dir.is_none() {
         None
     } else {
-        Some(torrents.iter().map(|path| info_hash_of(path)).collect::<Result<_, _>>()?)
+        Some(
+            torrents
+                .iter()
+                .map(|path| Ok(Metainfo::load(path)?.info_hash))
+                .collect::<Result<_, Error>>()?,
+        )
     };
     Ok(ServerConfig {
         http: Some(args.http),
@@ -114,44 +117,16 @@ fn torrents_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(found)
 }
 
-/// The info hash of a `.torrent` file: SHA-1 over the raw bytes of its `info` dictionary.
-fn info_hash_of(path: &Path) -> Result<InfoHash, Error> {
-    let bytes = fs::read(path).map_err(|err| Error::io("cannot read", path, err))?;
-    let invalid = |reason: String| Error::Torrent { path: path.to_path_buf(), reason };
-    let (dict, spans) = decode_dict_spans(&bytes).map_err(|err| invalid(err.to_string()))?;
-    let span = match (dict.get(&b"info"[..]), spans.get(&b"info"[..])) {
-        (Some(Value::Dict(_)), Some(span)) => span.clone(),
-        _ => return Err(invalid("missing info dictionary".into())),
-    };
-    let raw = bytes.get(span).ok_or(Error::Bug("info span outside the torrent bytes"))?;
-    let mut hash = [0u8; 20];
-    hash.copy_from_slice(&Sha1::digest(raw));
-    Ok(InfoHash(hash))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn info_hash_covers_the_raw_info_bytes() {
+    fn only_torrent_files_are_listed() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("a.torrent");
-        // Keys out of order inside info: a re-encoding would sort them and change the hash.
-        let info = b"d4:name1:a6:lengthi1ee";
-        fs::write(&path, [&b"d4:info"[..], info, b"e"].concat()).expect("write");
-        let mut expected = [0u8; 20];
-        expected.copy_from_slice(&Sha1::digest(info));
-        assert_eq!(info_hash_of(&path).expect("hash"), InfoHash(expected));
+        fs::write(&path, b"x").expect("write");
+        fs::write(dir.path().join("notes.txt"), b"x").expect("write");
         assert_eq!(torrents_in(dir.path()).expect("list"), vec![path]);
-    }
-
-    #[test]
-    fn torrent_without_info_is_refused_by_path() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("bad.torrent");
-        fs::write(&path, b"d3:fooi1ee").expect("write");
-        let err = info_hash_of(&path).expect_err("no info");
-        assert!(err.to_string().ends_with("bad.torrent: missing info dictionary"), "{err}");
     }
 }
