@@ -86,5 +86,5 @@ fn unreadable_allow_file_is_a_usage_error_naming_the_path() {
         .expect("mt runs");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("mt: cannot read no/such.torrent: "), "{stderr}");
+    assert!(stderr.starts_with("mt: cannot open no/such.torrent: "), "{stderr}");
 }
