@@ -69,6 +69,13 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
     let prepared = prepared?;
     let already = prepared.have.count();
     let pieces = prepared.have.len();
+    let layout = meta.layout();
+    let have_bytes: u64 = prepared
+        .have
+        .iter_set()
+        .filter_map(|p| layout.piece(p))
+        .map(|p| u64::from(layout.piece_len(p)))
+        .sum();
     let root = prepared.root.clone();
     let timeout = args.timeout.map(Duration::from_secs);
     let handle = net.start(&meta, prepared, args.seed, args.sequential, timeout)?;
@@ -89,7 +96,7 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
         }
     }
     let interrupted = swarm_view::stop_on_ctrl_c(handle.shutdown_flag());
-    let summary = swarm_view::watch(handle, view, "get")?;
+    let summary = swarm_view::watch(handle, view, "get", (have_bytes, total))?;
     let stats = &summary.stats;
     let elapsed = Duration::from_secs_f64(stats.elapsed);
     if view == View::Json {

@@ -86,7 +86,7 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
         println!("press Ctrl-C to stop");
     }
     swarm_view::stop_on_ctrl_c(handle.shutdown_flag());
-    let summary = swarm_view::watch(handle, view, "seeding")?;
+    let summary = swarm_view::watch(handle, view, "seeding", (total, total))?;
     if view == View::Json {
         json_line(&swarm_view::stats_json("stopped", &summary.stats));
     } else {

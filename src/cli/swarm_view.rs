@@ -48,10 +48,17 @@ pub fn stop_on_ctrl_c(flag: Arc<AtomicBool>) -> Arc<AtomicBool> {
     interrupted
 }
 
-/// Shows events until the session ends, then returns its result.
-pub fn watch(handle: SessionHandle, view: View, label: &str) -> Result<Summary, Error> {
+/// Shows events until the session ends, then returns its result. The bar starts at
+/// `have` of `total` bytes.
+pub fn watch(
+    handle: SessionHandle,
+    view: View,
+    label: &str,
+    (have, total): (u64, u64),
+) -> Result<Summary, Error> {
     let bar = (view == View::Bar).then(|| {
-        let bar = ProgressBar::new(0);
+        let bar = ProgressBar::new(total);
+        bar.set_position(have);
         let style = ProgressStyle::with_template(
             "{msg:>9} [{bar:30}] {percent:>3}% {bytes}/{total_bytes} eta {eta} {prefix}",
         )
