@@ -85,6 +85,27 @@ impl Running {
         self.wait_for(limit, |v| v["event"] == event)
     }
 
+    /// The JSON stdout lines that arrive within `limit` (and any already waiting), without
+    /// failing when none come; they are kept with the rest of what the child printed.
+    pub fn json_lines_for(&mut self, limit: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + limit;
+        let mut found = Vec::new();
+        while let Ok(line) =
+            self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                found.push(value);
+            }
+            self.seen.push(line);
+        }
+        found
+    }
+
+    /// Whether the child is still running (it has not exited and was not killed).
+    pub fn is_running(&mut self) -> bool {
+        !self.reaped && matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits up to `limit` for the child to exit; returns everything it printed.
     pub fn wait(mut self, limit: Duration) -> Output {
         let deadline = Instant::now() + limit;

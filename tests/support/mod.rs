@@ -4,3 +4,4 @@
 #![allow(dead_code)]
 
 pub mod fake_peer;
+pub mod raw_peer;

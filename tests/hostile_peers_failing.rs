@@ -1,0 +1,57 @@
+//! Hostile-peer behaviours `mt seed` does not survive yet; each test states what it should do.
+//!
+//! Peers that complete a valid handshake and then sit idle take a peer slot each, and the
+//! seed keeps at most 128 peers without ever making room: an honest downloader that comes
+//! after them is turned away until the idle peers time out (150 s of silence; a keep-alive a
+//! minute holds a slot for ever).
+
+mod common;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use common::TestEnv;
+use common::swarm::assert_same_file;
+use mt::metainfo::Metainfo;
+use support::raw_peer::{RawPeer, peer_id};
+
+/// 2 MiB and a bit in 32 KiB pieces.
+const LEN: usize = 2 * 1024 * 1024 + 777;
+
+#[test]
+fn idle_handshaken_peers_do_not_lock_an_honest_downloader_out() {
+    const IDLERS: u32 = 200;
+    let env = TestEnv::new();
+    env.write_generated("video.bin", LEN, 77);
+    env.run(&["create", "-p", "32K", "video.bin"]).expect_code(0);
+    let info_hash = Metainfo::load(&env.path("video.bin.torrent")).expect("loads").info_hash;
+    let mut seed = env.seed("video.bin.torrent", "video.bin", &[]);
+    let started = Instant::now();
+    let mut idlers = Vec::new();
+    for n in 0..IDLERS {
+        let Ok(mut peer) = RawPeer::connect(&seed.addr) else { continue };
+        // A valid handshake, each with its own peer id; then nothing.
+        if peer.handshake(info_hash, peer_id(n)).is_ok() {
+            idlers.push(peer);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+    }
+    eprintln!("{} idle peers completed a handshake", idlers.len());
+    // Generous: an unhindered download of this torrent takes well under a second.
+    let out = env.get("video.bin.torrent", "copy.bin", &["--peer", &seed.addr, "--timeout", "20"]);
+    assert!(seed.process.is_running(), "the seed survives");
+    assert_eq!(
+        out.code,
+        0,
+        "with {} idle handshaken peers connected, an honest download from the seed should still \
+         complete (the seed should make room, e.g. by dropping peers that are neither \
+         interested nor interesting); output: {out:#?}",
+        idlers.len()
+    );
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+    for peer in &idlers {
+        peer.close();
+    }
+}
