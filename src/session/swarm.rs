@@ -357,11 +357,22 @@ impl Swarm {
             }
             self.drop_peer(key, "replaced by the connection the peer opened".into());
         }
-        if self.banned_ids.contains(&their_id)
-            || self.banned_addrs.contains(&addr)
-            || self.peers.len() >= MAX_PEERS
-        {
+        if self.banned_ids.contains(&their_id) || self.banned_addrs.contains(&addr) {
             return; // dropping `connected` closes the socket
+        }
+        if self.peers.len() >= MAX_PEERS {
+            // Full: make room by dropping the peer that has been of no use the longest, so
+            // idle connections cannot lock everyone else out.
+            let idle = self
+                .peers
+                .iter()
+                .filter(|(_, p)| !p.peer_interested && !p.am_interested)
+                .min_by_key(|(_, p)| p.last_block)
+                .map(|(key, _)| *key);
+            match idle {
+                Some(key) => self.drop_peer(key, "making room for a new peer".into()),
+                None => return,
+            }
         }
         let fast = connected.handshake.supports_fast();
         let extensions = connected.handshake.supports_extensions();

@@ -1,9 +1,7 @@
-//! Hostile-peer behaviours `mt seed` does not survive yet; each test states what it should do.
-//!
-//! Peers that complete a valid handshake and then sit idle take a peer slot each, and the
-//! seed keeps at most 128 peers without ever making room: an honest downloader that comes
-//! after them is turned away until the idle peers time out (150 s of silence; a keep-alive a
-//! minute holds a slot for ever).
+//! Peers that complete a valid handshake and then sit idle take a peer slot each; the seed
+//! keeps at most 128 peers, so when it is full it drops the peer that has been of no use the
+//! longest to make room. An honest downloader that comes after hundreds of idle peers is
+//! served at once instead of waiting for them to time out.
 
 mod common;
 mod support;
