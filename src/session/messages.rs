@@ -136,7 +136,13 @@ impl Swarm {
         if let Some(port) = handshake.listen_port {
             let mut addr = peer.addr;
             addr.set_port(port);
+            let peer_id = peer.peer_id;
             self.learn(addr);
+            // We know who listens there and are connected to it already: dialling it now
+            // would only make a duplicate connection that one side must drop.
+            if let Some(known) = self.known.get_mut(&addr) {
+                known.peer_id = Some(peer_id);
+            }
         }
     }
 
