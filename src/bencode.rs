@@ -25,7 +25,111 @@ pub enum Value {
     /// `l...e`
     List(Vec<Value>),
     /// `d...e`, keys kept sorted for canonical encoding.
-    Dict(BTreeMap<Vec<u8>, Value>),
+    Dict(Dict),
+}
+
+/// A dictionary's entries, sorted by key, each key once.
+///
+/// A sorted vector rather than a tree map: a one-entry dictionary costs one small allocation
+/// instead of a whole B-tree node, which keeps decoded values within a small multiple of the
+/// input's size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dict(Vec<(Vec<u8>, Value)>);
+
+impl Dict {
+    /// An empty dictionary.
+    pub fn new() -> Dict {
+        Dict(Vec::new())
+    }
+
+    fn position(&self, key: &[u8]) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_slice().cmp(key))
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &[u8]) -> Option<&Value> {
+        self.position(key).ok().map(|at| &self.0[at].1)
+    }
+
+    /// True when `key` is present.
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.position(key).is_ok()
+    }
+
+    /// Sets `key` to `value`, returning the value it replaced.
+    pub fn insert(&mut self, key: Vec<u8>, value: Value) -> Option<Value> {
+        match self.position(&key) {
+            Ok(at) => Some(std::mem::replace(&mut self.0[at].1, value)),
+            Err(at) => {
+                self.0.insert(at, (key, value));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        self.position(key).ok().map(|at| self.0.remove(at).1)
+    }
+
+    /// The entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Value)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The keys in order.
+    pub fn keys(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Builds a dictionary from decoded entries, each with the offset of its key, in any
+    /// order (sorting costs O(n log n) whatever the order); a repeated key is an error at its
+    /// second occurrence.
+    fn from_entries(mut entries: Vec<(Vec<u8>, Value, usize)>) -> Result<Dict, BencodeError> {
+        entries.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
+        if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(BencodeError { offset: pair[1].2, reason: "duplicate dictionary key" });
+        }
+        Ok(Dict(entries.into_iter().map(|(key, value, _)| (key, value)).collect()))
+    }
+}
+
+impl FromIterator<(Vec<u8>, Value)> for Dict {
+    /// Collects entries; a repeated key keeps its last value.
+    fn from_iter<I: IntoIterator<Item = (Vec<u8>, Value)>>(iter: I) -> Dict {
+        let mut dict = Dict::new();
+        for (key, value) in iter {
+            dict.insert(key, value);
+        }
+        dict
+    }
+}
+
+impl From<BTreeMap<Vec<u8>, Value>> for Dict {
+    fn from(map: BTreeMap<Vec<u8>, Value>) -> Dict {
+        Dict(map.into_iter().collect())
+    }
+}
+
+impl<'a> IntoIterator for &'a Dict {
+    type Item = (&'a Vec<u8>, &'a Value);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Vec<u8>, Value)>,
+        fn(&'a (Vec<u8>, Value)) -> (&'a Vec<u8>, &'a Value),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
 }
 
 /// Why some bytes are not valid bencode, and where.
@@ -117,20 +221,15 @@ impl Parser<'_> {
             }
             b'd' => {
                 self.pos += 1;
-                let mut dict = BTreeMap::new();
+                let mut entries = Vec::new();
                 while self.peek()? != b'e' {
                     let at = self.pos;
                     let key = self.key()?;
                     let value = self.value(depth + 1)?;
-                    if dict.insert(key, value).is_some() {
-                        return Err(BencodeError {
-                            offset: at,
-                            reason: "duplicate dictionary key",
-                        });
-                    }
+                    entries.push((key, value, at));
                 }
                 self.pos += 1;
-                Ok(Value::Dict(dict))
+                Dict::from_entries(entries).map(Value::Dict)
             }
             _ => Err(self.error("expected i, l, d or a digit")),
         }
@@ -273,7 +372,7 @@ impl Value {
     }
 
     /// The entries, if this is a dictionary.
-    pub fn as_dict(&self) -> Option<&BTreeMap<Vec<u8>, Value>> {
+    pub fn as_dict(&self) -> Option<&Dict> {
         match self {
             Value::Dict(dict) => Some(dict),
             _ => None,

@@ -28,14 +28,14 @@ pub fn value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(6, 64, 6, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..6).prop_map(Value::List),
-            btree_map(vec(any::<u8>(), 0..8), inner, 0..6).prop_map(Value::Dict),
+            btree_map(vec(any::<u8>(), 0..8), inner, 0..6).prop_map(|map| Value::Dict(map.into())),
         ]
     })
 }
 
 /// Bencode dictionaries, the top level of a torrent, a tracker reply or an extended handshake.
 pub fn dict_value() -> impl Strategy<Value = Value> {
-    btree_map(vec(any::<u8>(), 0..8), value(), 0..8).prop_map(Value::Dict)
+    btree_map(vec(any::<u8>(), 0..8), value(), 0..8).prop_map(|map| Value::Dict(map.into()))
 }
 
 /// A path component `check_component` accepts: ASCII or any printable text, with separators

@@ -165,7 +165,7 @@ impl AnnounceReply {
                 put("peers6", Value::Bytes(v6));
             }
         }
-        Value::Dict(body).encode()
+        Value::Dict(body.into()).encode()
     }
 }
 

@@ -1,11 +1,9 @@
 //! The hostile-torrent corpus: malformed `.torrent` files built in code from two valid bases
 //! (single-file and multi-file, 40 000 bytes in 16 KiB pieces), each mutation named.
 
-use std::collections::BTreeMap;
-
 use mt::bencode::Value;
 
-pub type Dict = BTreeMap<Vec<u8>, Value>;
+pub type Dict = mt::bencode::Dict;
 
 /// A named malformed torrent.
 pub struct Case {
