@@ -2,7 +2,8 @@
 //!
 //! Used for `.torrent` files, tracker replies and the extension handshake. The decoder never
 //! allocates more than the input justifies: a byte string's length prefix is checked against
-//! the bytes that remain before anything is copied, and nesting is capped at [`MAX_DEPTH`].
+//! the bytes that remain before anything is copied, nesting is capped at [`MAX_DEPTH`], and
+//! the number of values at [`MAX_TOKENS`].
 //! Integers follow the spec exactly (no `-0`, no leading zeros, must fit in an `i64`).
 //! Dictionary keys may arrive out of order (many real torrents and trackers do that) but a key
 //! may not repeat. [`decode_dict_spans`] also returns where each top-level value lies in the
@@ -14,6 +15,11 @@ use std::ops::Range;
 
 /// Deepest nesting of lists and dictionaries the decoder accepts.
 pub const MAX_DEPTH: usize = 32;
+
+/// Most values (integers, strings, lists, dictionaries) one input may hold: libtorrent's
+/// limit too, so every torrent other clients accept fits, while a file of millions of tiny
+/// values cannot make us build a tree hundreds of times its size.
+pub const MAX_TOKENS: usize = 2_000_000;
 
 /// A decoded bencode value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,7 +157,7 @@ impl std::error::Error for BencodeError {}
 
 /// Decodes exactly one value that must fill the whole input.
 pub fn decode(input: &[u8]) -> Result<Value, BencodeError> {
-    let mut parser = Parser { input, pos: 0 };
+    let mut parser = Parser { input, pos: 0, tokens: 0 };
     let value = parser.value(0)?;
     parser.expect_end()?;
     Ok(value)
@@ -162,7 +168,7 @@ pub type DictWithSpans = (BTreeMap<Vec<u8>, Value>, BTreeMap<Vec<u8>, Range<usiz
 
 /// Decodes a top-level dictionary and records the raw byte range of each of its values.
 pub fn decode_dict_spans(input: &[u8]) -> Result<DictWithSpans, BencodeError> {
-    let mut parser = Parser { input, pos: 0 };
+    let mut parser = Parser { input, pos: 0, tokens: 0 };
     if parser.peek()? != b'd' {
         return Err(parser.error("expected a dictionary"));
     }
@@ -186,6 +192,8 @@ pub fn decode_dict_spans(input: &[u8]) -> Result<DictWithSpans, BencodeError> {
 struct Parser<'a> {
     input: &'a [u8],
     pos: usize,
+    /// Values decoded so far, checked against [`MAX_TOKENS`].
+    tokens: usize,
 }
 
 impl Parser<'_> {
@@ -206,6 +214,10 @@ impl Parser<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, BencodeError> {
+        self.tokens += 1;
+        if self.tokens > MAX_TOKENS {
+            return Err(self.error("more than 2000000 values"));
+        }
         match self.peek()? {
             b'i' => self.int().map(Value::Int),
             b'0'..=b'9' => self.bytes().map(Value::Bytes),
@@ -421,6 +433,14 @@ mod tests {
     fn rejects_deep_nesting() {
         let deep = [vec![b'l'; 10_000], vec![b'e'; 10_000]].concat();
         assert_eq!(decode(&deep).expect_err("deep").reason, "nesting too deep");
+    }
+
+    #[test]
+    fn rejects_more_values_than_the_limit() {
+        let many = [&b"l"[..], &b"i0e".repeat(MAX_TOKENS), b"e"].concat();
+        assert_eq!(decode(&many).expect_err("too many").reason, "more than 2000000 values");
+        let enough = [&b"l"[..], &b"i0e".repeat(MAX_TOKENS - 1), b"e"].concat();
+        assert!(decode(&enough).is_ok());
     }
 
     #[test]
