@@ -7,9 +7,10 @@ mod common;
 #[path = "common/tracker_env.rs"]
 mod tracker_env;
 
+use common::process::Running;
 use common::{TestEnv, require_libtorrent};
 use tracker_env::{
-    Background, TrackerProcess, events, libtorrent_peer, run_mt_get, start_mt_seed, start_tracker,
+    LINE_TIMEOUT, TrackerProcess, libtorrent_peer, run_mt_get, start_mt_seed, start_tracker,
 };
 
 /// A small album whose 16 KiB pieces cross file boundaries, with an empty file.
@@ -60,8 +61,8 @@ fn libtorrent_swarm_through(endpoint: Endpoint) {
     let tracker = start_tracker(&env);
     album_announcing_to(&env, &tracker, endpoint);
     let torrent = env.path("album.torrent");
-    let mut seed = Background::spawn(libtorrent_peer("seed", &torrent, env.root()));
-    seed.wait_for_event("listening");
+    let mut seed = Running::spawn(libtorrent_peer("seed", &torrent, env.root()));
+    seed.wait_for_event("listening", LINE_TIMEOUT);
     let get = libtorrent_peer("get", &torrent, &env.path("lt-copy"));
     let out = common::run_bounded(get);
     out.expect_code(0);
@@ -78,7 +79,7 @@ fn mt_swarm_through(endpoint: Endpoint) {
     let out = run_mt_get(&env, "album.torrent", "copy");
     out.expect_code(0);
     let url = endpoint.url(&tracker);
-    let found_seed = events(&out).iter().any(|event| {
+    let found_seed = out.json_lines().iter().any(|event| {
         event["event"] == "tracker" && event["url"] == url && event["peers"].as_u64() >= Some(1)
     });
     assert!(found_seed, "the tracker never named the seed: {out:#?}");
