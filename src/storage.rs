@@ -320,24 +320,12 @@ impl Storage {
     /// Prepares mapped files for writes to `range` soon (see [`Map::prefault_write`]); does
     /// nothing for the pread backend.
     pub fn prepare_write(&self, range: Range<u64>) {
-        let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
-        let _ = self.each_slice(range.start, len, |file, offset, len| {
-            if let Backing::Mapped(map) = &file.backing {
-                map.prefault_write(offset, len);
-            }
-            Ok(())
-        });
+        self.each_mapped(range, |map, offset, len| map.prefault_write(offset, len));
     }
 
     /// Faults `range` in for reading ahead of use (mapped files only).
     pub fn prefetch(&self, range: Range<u64>) {
-        let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
-        let _ = self.each_slice(range.start, len, |file, offset, len| {
-            if let Backing::Mapped(map) = &file.backing {
-                map.prefault_read(offset, len);
-            }
-            Ok(())
-        });
+        self.each_mapped(range, |map, offset, len| map.prefault_read(offset, len));
     }
 
     /// Hints that `range` will be read in order soon (mapped files only).
@@ -352,10 +340,16 @@ impl Storage {
     /// Drops `range` from this process's resident memory (mapped files only); the data stays
     /// in the file and the page cache.
     pub fn release(&self, range: Range<u64>) {
+        self.each_mapped(range, |map, offset, len| map.release(offset, len));
+    }
+
+    /// Calls `f(map, offset_in_file, len)` for each slice of `range` in a mapped file; hints
+    /// like these skip other backings and ignore unavailable files.
+    fn each_mapped(&self, range: Range<u64>, mut f: impl FnMut(&Map, usize, usize)) {
         let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
         let _ = self.each_slice(range.start, len, |file, offset, len| {
             if let Backing::Mapped(map) = &file.backing {
-                map.release(offset, len);
+                f(map, offset, len);
             }
             Ok(())
         });

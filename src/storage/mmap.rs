@@ -56,6 +56,14 @@ impl Map {
         Ok(Map { raw, slot })
     }
 
+    /// `offset..offset+len` widened to start on a page boundary and clamped to the mapping,
+    /// as `madvise` wants it.
+    fn pages(&self, offset: usize, len: usize) -> (usize, usize) {
+        let page = PAGE_SIZE.load(Ordering::Relaxed);
+        let start = offset - offset % page;
+        (start, clamp(start, len + (offset - start), self.raw.len()))
+    }
+
     /// Length of the mapping in bytes.
     pub fn len(&self) -> usize {
         self.raw.len()
@@ -106,9 +114,7 @@ impl Map {
     /// Faults `offset..offset+len` in, writable, ahead of the writes that will fill it, so the
     /// thread that copies received blocks does not take one page fault per page.
     pub fn prefault_write(&self, offset: usize, len: usize) {
-        let page = PAGE_SIZE.load(Ordering::Relaxed);
-        let start = offset - offset % page;
-        let len = clamp(start, len + (offset - start), self.raw.len());
+        let (start, len) = self.pages(offset, len);
         // A hint: where the kernel declines, the writes fault the pages in as usual.
         let _ = self.raw.advise_range(Advice::PopulateWrite, start, len);
     }
@@ -116,9 +122,7 @@ impl Map {
     /// Faults `offset..offset+len` in for reading with one call, instead of one fault per
     /// few pages as the bytes are touched.
     pub fn prefault_read(&self, offset: usize, len: usize) {
-        let page = PAGE_SIZE.load(Ordering::Relaxed);
-        let start = offset - offset % page;
-        let len = clamp(start, len + (offset - start), self.raw.len());
+        let (start, len) = self.pages(offset, len);
         // A hint: where the kernel declines, reads fault the pages in as usual.
         let _ = self.raw.advise_range(Advice::PopulateRead, start, len);
     }
@@ -132,9 +136,7 @@ impl Map {
     /// Drops `offset..offset+len` from this process's resident memory. The data stays in the
     /// page cache and in the file; a later access maps it in again.
     pub fn release(&self, offset: usize, len: usize) {
-        let page = PAGE_SIZE.load(Ordering::Relaxed);
-        let start = offset - offset % page;
-        let len = clamp(start, len + (offset - start), self.raw.len());
+        let (start, len) = self.pages(offset, len);
         // SAFETY: this is a shared file mapping, so MADV_DONTNEED never discards data: pages
         // are re-read from the page cache or file on the next access.
         let _ = unsafe { self.raw.unchecked_advise_range(UncheckedAdvice::DontNeed, start, len) };
