@@ -16,13 +16,13 @@ mod writer;
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::storage::Storage;
-use crate::wire::{BlockInfo, Handshake, Message, MessageReader, WireError};
+use crate::wire::{BlockInfo, Message, WireError};
 
 pub use handshake::{Connected, accept, connect};
 
@@ -126,19 +126,3 @@ pub fn start(
         .spawn(move || writer::run(write_stream, key, storage, command_rx, events))?;
     Ok(PeerHandle { commands, stream })
 }
-
-/// The remote address of a connection.
-pub fn remote_addr(connected: &Connected) -> SocketAddr {
-    connected.addr
-}
-
-/// Our handshake for a torrent.
-pub fn our_handshake(
-    info_hash: crate::types::InfoHash,
-    peer_id: crate::types::PeerId,
-) -> Handshake {
-    Handshake::new(info_hash, peer_id)
-}
-
-/// A reader over a connected socket.
-pub type SocketReader = MessageReader<TcpStream>;
