@@ -160,7 +160,7 @@ impl Swarm {
         } else {
             self.picker.peer_bitfield(key, &has);
         }
-        if self.complete && has.is_complete() {
+        if self.complete() && has.is_complete() {
             self.drop_peer(key, "both sides are seeds".into());
             return;
         }
@@ -176,7 +176,7 @@ impl Swarm {
     /// Sends interested / not interested when our wish changes.
     pub(super) fn update_interest(&mut self, key: PeerKey) {
         let Some(peer) = self.peers.get(&key) else { return };
-        let wanted = !self.complete && self.picker.interesting(&peer.has);
+        let wanted = !self.complete() && self.picker.interesting(&peer.has);
         if wanted != peer.am_interested {
             let message = if wanted { Message::Interested } else { Message::NotInterested };
             if let Some(peer) = self.peers.get_mut(&key) {
@@ -189,7 +189,7 @@ impl Swarm {
     /// Tops up the peer's request pipeline.
     pub(super) fn fill_requests(&mut self, key: PeerKey) {
         let Some(peer) = self.peers.get(&key) else { return };
-        if self.complete || peer.peer_choking || !peer.am_interested {
+        if self.complete() || peer.peer_choking || !peer.am_interested {
             return;
         }
         let outstanding = self.picker.outstanding(key);
@@ -248,7 +248,6 @@ impl Swarm {
             return;
         }
         peer.up.add(u64::from(info.length));
-        self.uploaded += u64::from(info.length);
         self.counters.uploaded.fetch_add(u64::from(info.length), Ordering::Relaxed);
         peer.handle.send(PeerCommand::Upload(info));
     }
@@ -275,7 +274,6 @@ impl Swarm {
                     .block_range(PieceIndex(piece), begin, length)
                     .ok_or(Error::Bug("the picker accepted a block outside its piece"))?;
                 self.config.storage.write(range.start, data)?;
-                self.downloaded += u64::from(length);
                 self.counters.downloaded.fetch_add(u64::from(length), Ordering::Relaxed);
                 if let Some(peer) = self.peers.get_mut(&key) {
                     peer.down.add(u64::from(length));
@@ -395,7 +393,6 @@ impl Swarm {
     }
 
     fn on_complete(&mut self) {
-        self.complete = true;
         let _ = self.config.storage.flush(0..self.config.metainfo.layout().total_length());
         if let Some(signals) = &self.signals {
             let _ = signals.send(super::announce::Signal::Completed);

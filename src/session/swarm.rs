@@ -73,9 +73,6 @@ pub(super) struct Swarm {
     pub counters: Arc<Counters>,
     pub signals: Option<Sender<Signal>>,
     pub started: Instant,
-    pub downloaded: u64,
-    pub uploaded: u64,
-    pub complete: bool,
     pub optimistic: Option<PeerKey>,
     pub last_choke: Instant,
     pub last_optimistic: Instant,
@@ -136,7 +133,6 @@ pub fn run(
     counters.left.store(picker.missing_bytes(), Ordering::Relaxed);
     let now = Instant::now();
     let mut swarm = Swarm {
-        complete: picker.is_complete(),
         picker,
         peers: HashMap::new(),
         known: HashMap::new(),
@@ -150,8 +146,6 @@ pub fn run(
         counters,
         signals: None,
         started: now,
-        downloaded: 0,
-        uploaded: 0,
         optimistic: None,
         last_choke: now,
         last_optimistic: now,
@@ -195,7 +189,7 @@ pub fn run(
     let stats = swarm.stats();
     outcome?;
     flushed.map_err(Error::from)?;
-    Ok(Summary { complete: swarm.complete, stats, peak_private_memory: swarm.peak_private })
+    Ok(Summary { complete: swarm.complete(), stats, peak_private_memory: swarm.peak_private })
 }
 
 /// Starts the thread that faults in the mapped pages of pieces we are about to receive, so
@@ -243,7 +237,7 @@ impl Swarm {
             if shutdown.load(Ordering::Acquire) {
                 return Ok(());
             }
-            if self.complete && !self.config.keep_seeding {
+            if self.complete() && !self.config.keep_seeding {
                 return Ok(());
             }
             select! {
@@ -447,6 +441,11 @@ impl Swarm {
         self.drop_peer(key, format!("banned: {reason}"));
     }
 
+    /// True once every piece is verified.
+    pub fn complete(&self) -> bool {
+        self.picker.is_complete()
+    }
+
     pub fn stats(&mut self) -> Stats {
         let layout = self.config.metainfo.layout();
         let memory = memory_usage();
@@ -456,8 +455,8 @@ impl Swarm {
             total_pieces: layout.piece_count(),
             have_bytes: layout.total_length() - self.picker.missing_bytes(),
             total_bytes: layout.total_length(),
-            downloaded: self.downloaded,
-            uploaded: self.uploaded,
+            downloaded: self.counters.downloaded.load(Ordering::Relaxed),
+            uploaded: self.counters.uploaded.load(Ordering::Relaxed),
             rate_down: self.peers.values().map(|p| p.down.per_second()).sum(),
             rate_up: self.peers.values().map(|p| p.up.per_second()).sum(),
             peers: self.peers.len(),

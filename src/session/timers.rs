@@ -42,7 +42,7 @@ impl Swarm {
         self.counters.peers.store(self.peers.len(), std::sync::atomic::Ordering::Relaxed);
         let stats = self.stats();
         let _ = self.events.send(Event::Stats(stats));
-        if !self.complete {
+        if !self.complete() {
             if self.peers.is_empty()
                 && now.duration_since(self.last_lonely_warning) >= LONELY_WARNING
             {
@@ -88,7 +88,7 @@ impl Swarm {
 
     /// Unchokes the best peers plus an optimistic one; chokes the rest.
     pub(super) fn rechoke(&mut self, now: Instant) {
-        let seeding = self.complete;
+        let seeding = self.complete();
         let candidates: Vec<Candidate> = self
             .peers
             .iter()
