@@ -155,10 +155,14 @@ pub fn input_name(input: &Path) -> Result<String, Error> {
     Ok(name.to_string())
 }
 
-/// Hashes the input and builds the torrent. `progress` counts hashed bytes.
-pub fn create(options: &CreateOptions, progress: &AtomicU64) -> Result<Created, Error> {
+/// Hashes the input's `files` (as [`walk`] lists them) and builds the torrent. `progress`
+/// counts hashed bytes.
+pub fn create(
+    options: &CreateOptions,
+    files: Vec<InputFile>,
+    progress: &AtomicU64,
+) -> Result<Created, Error> {
     let name = input_name(&options.input)?;
-    let files = walk(&options.input)?;
     let lengths: Vec<u64> = files.iter().map(|f| f.length).collect();
     let total: u64 = lengths.iter().sum();
     if total == 0 {

@@ -89,9 +89,10 @@ pub fn run(args: CreateArgs) -> Result<i32, Error> {
             output.display()
         )));
     }
-    let total: u64 = create::walk(&args.input)?.iter().map(|f| f.length).sum();
+    let files = create::walk(&args.input)?;
+    let total: u64 = files.iter().map(|f| f.length).sum();
     let bar = ByteBar::start("hashing", total, progress::wanted(args.json));
-    let created = create::create(&options, bar.counter());
+    let created = create::create(&options, files, bar.counter());
     bar.finish();
     let created = created?;
     create::write_atomically(&output, &created.bytes, args.force)?;
