@@ -8,11 +8,11 @@ build:
 	$(CARGO) build --release
 
 test:
-	$(CARGO) test --release
+	$(CARGO) test --profile tests
 
 # The parser properties of `make test` at 100,000 cases each.
 fuzz:
-	PROPTEST_CASES=100000 $(CARGO) test --release --test parsers_fuzz --test parsers_alloc
+	PROPTEST_CASES=100000 $(CARGO) test --profile tests --test parsers
 
 check:
 	$(CARGO) fmt --check

@@ -6,15 +6,13 @@
 //! These tests mount size-limited tmpfs filesystems, which needs root (CI has it). Without
 //! root they fail under `CI=true` and are skipped, loudly, elsewhere.
 
-mod common;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::TestEnv;
-use common::process::Running;
-use common::swarm::{GET_LIMIT, STARTUP, assert_same_file};
+use crate::common::TestEnv;
+use crate::common::process::Running;
+use crate::common::swarm::{GET_LIMIT, STARTUP, assert_same_file};
 
 /// A tmpfs of `size` mounted on a folder of the env, unmounted when dropped.
 struct SmallDisk {

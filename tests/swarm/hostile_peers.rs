@@ -7,19 +7,16 @@
 //! identical bytes; against `mt get` it plays a seed that misbehaves next to an honest one.
 //! Memory figures are the seed's own `stats` lines (`private_memory`, anonymous RSS).
 
-mod common;
-mod support;
-
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::TestEnv;
-use common::swarm::{GET_LIMIT, Seed, assert_same_file};
+use crate::common::TestEnv;
+use crate::common::swarm::{GET_LIMIT, Seed, assert_same_file};
+use crate::support::raw_peer::{RawListener, RawPeer, peer_id};
 use mt::metainfo::Metainfo;
 use mt::types::InfoHash;
 use mt::wire::{BlockInfo, MAX_BLOCK_LEN, MAX_MESSAGE_LEN, Message};
 use serde_json::Value;
-use support::raw_peer::{RawListener, RawPeer, peer_id};
 
 /// 2 MiB and a bit in 32 KiB pieces: 65 pieces, so a bitfield has 9 bytes and 7 spare bits.
 const LEN: usize = 2 * 1024 * 1024 + 777;
@@ -210,7 +207,7 @@ fn a_request_longer_than_128_kib_is_dropped() {
 #[test]
 fn a_garbage_handshake_is_dropped() {
     let mut setup = Setup::new();
-    let mut random = common::generated(68, 5);
+    let mut random = crate::common::generated(68, 5);
     random[0] = 0x13 ^ 0x5a; // not 19, so not even the protocol string's length
     let http = b"GET /announce?info_hash=x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_vec();
     let mut wrong_protocol = random.clone();
@@ -294,7 +291,7 @@ fn a_flood_of_connections_keeps_memory_bounded_and_the_seed_serving() {
         // Most hold the socket open in silence; one in ten sends garbage, one in ten a
         // half handshake.
         let _ = match n % 10 {
-            0 => peer.send(&common::generated(68, u64::from(n))),
+            0 => peer.send(&crate::common::generated(68, u64::from(n))),
             1 => peer.send(&[19, b'B', b'i', b't']),
             _ => Ok(()),
         };

@@ -5,14 +5,11 @@
 //!
 //! Every `mt` runs with its own `MT_RUNTIME_DIR`, so no test sees another test's seeds.
 
-mod common;
-mod support;
-
 use std::time::{Duration, Instant};
 
-use common::TestEnv;
-use common::swarm::{GET_LIMIT, assert_same_file, assert_same_tree};
-use support::fake_peer::{Behaviour, FakePeer};
+use crate::common::TestEnv;
+use crate::common::swarm::{GET_LIMIT, assert_same_file, assert_same_tree};
+use crate::support::fake_peer::{Behaviour, FakePeer};
 
 /// 3 MiB and a bit: the last 32 KiB piece is short.
 const SINGLE_LEN: usize = 3 * 1024 * 1024 + 12_345;

@@ -2,9 +2,7 @@
 //! reports the documented info hashes, `mt verify` accepts the stored data, and `mt create`
 //! reproduces the hashes of the creators that sort files as it does.
 
-mod common;
-
-use common::{TestEnv, repo_path};
+use crate::common::{TestEnv, repo_path};
 use serde_json::json;
 
 /// (torrent, data under fixtures/, expected info hash) as listed in the README.

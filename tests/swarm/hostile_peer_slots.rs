@@ -3,15 +3,12 @@
 //! longest to make room. An honest downloader that comes after hundreds of idle peers is
 //! served at once instead of waiting for them to time out.
 
-mod common;
-mod support;
-
 use std::time::{Duration, Instant};
 
-use common::TestEnv;
-use common::swarm::assert_same_file;
+use crate::common::TestEnv;
+use crate::common::swarm::assert_same_file;
+use crate::support::raw_peer::{RawPeer, peer_id};
 use mt::metainfo::Metainfo;
-use support::raw_peer::{RawPeer, peer_id};
 
 /// 2 MiB and a bit in 32 KiB pieces.
 const LEN: usize = 2 * 1024 * 1024 + 777;

@@ -3,9 +3,7 @@
 //! every piece valid. The check runs `tests/interop/libtorrent_check.py` under
 //! `/usr/bin/python3` in a session that starts nothing on the network.
 
-mod common;
-
-use common::{Output, SYSTEM_PYTHON, TestEnv, repo_path, require_libtorrent};
+use crate::common::{Output, SYSTEM_PYTHON, TestEnv, repo_path, require_libtorrent};
 use serde_json::Value;
 
 /// Nested files with an empty one and odd sizes; 16 KiB pieces cross the boundaries.

@@ -1,9 +1,7 @@
 //! `mt create`: what it writes for files and folders, which options change the torrent, and
 //! how it refuses bad input (exit 2, one `mt: ...` line naming the problem).
 
-mod common;
-
-use common::TestEnv;
+use crate::common::TestEnv;
 use mt::bencode::{self, Value};
 use serde_json::json;
 use sha1::{Digest, Sha1};

@@ -3,13 +3,9 @@
 //! empty same-host registry and no `--peer`, so the tracker is the only way the two sides can
 //! learn of each other; each download must end byte-identical to the seeded data.
 
-mod common;
-#[path = "common/tracker_env.rs"]
-mod tracker_env;
-
-use common::process::Running;
-use common::{TestEnv, require_libtorrent};
-use tracker_env::{
+use crate::common::process::Running;
+use crate::common::{TestEnv, require_libtorrent};
+use crate::tracker_env::{
     LINE_TIMEOUT, TrackerProcess, libtorrent_peer, run_mt_get, start_mt_seed, start_tracker,
 };
 
@@ -64,7 +60,7 @@ fn libtorrent_swarm_through(endpoint: Endpoint) {
     let mut seed = Running::spawn(libtorrent_peer("seed", &torrent, env.root()));
     seed.wait_for_event("listening", LINE_TIMEOUT);
     let get = libtorrent_peer("get", &torrent, &env.path("lt-copy"));
-    let out = common::run_bounded(get);
+    let out = crate::common::run_bounded(get);
     out.expect_code(0);
     assert!(out.stdout.contains(r#""event": "done""#), "{out:#?}");
     assert_same_album(&env, "lt-copy/album");

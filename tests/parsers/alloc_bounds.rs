@@ -5,15 +5,6 @@
 //! what input costs the most per byte, so a bound is broken only by a length prefix or count
 //! being trusted before it is checked, not by ordinary data structures.
 
-#[path = "fuzz/counting.rs"]
-mod counting;
-#[path = "fuzz/samples.rs"]
-mod samples;
-#[path = "fuzz/support.rs"]
-mod support;
-#[path = "fuzz/tracker_samples.rs"]
-mod tracker_samples;
-
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -29,10 +20,10 @@ use mt::wire::message;
 use mt::wire::{ExtendedHandshake, Handshake, MessageReader, WireError};
 use proptest::prelude::*;
 
-use counting::{Counting, peak_during};
-use samples::{extended_handshake, message, torrent, value};
-use support::{arbitrary_bytes, bencode_soup, bounded, config, large_inputs, mutated};
-use tracker_samples::{announce_reply, http_request_head, udp_request};
+use crate::counting::{Counting, peak_during};
+use crate::samples::{extended_handshake, message, torrent, value};
+use crate::support::{arbitrary_bytes, bencode_soup, bounded, config, large_inputs, mutated};
+use crate::tracker_samples::{announce_reply, http_request_head, udp_request};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;

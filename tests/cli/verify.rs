@@ -1,9 +1,7 @@
 //! `mt verify`: exit 0 when every piece is good, 1 when data is damaged or missing (naming the
 //! files at fault), 2 when the torrent or the data path cannot be used at all.
 
-mod common;
-
-use common::TestEnv;
+use crate::common::TestEnv;
 
 /// Files of a 16 KiB-piece torrent whose pieces cross file boundaries.
 const TREE: &[(&str, usize)] =

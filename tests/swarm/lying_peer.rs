@@ -4,12 +4,9 @@
 //! The liar is `support::fake_peer` serving every requested block with its bytes inverted,
 //! or, to mix its data into pieces an honest seed finishes, only the first block of each.
 
-mod common;
-mod support;
-
-use common::TestEnv;
-use common::swarm::assert_same_file;
-use support::fake_peer::{Behaviour, FakePeer};
+use crate::common::TestEnv;
+use crate::common::swarm::assert_same_file;
+use crate::support::fake_peer::{Behaviour, FakePeer};
 
 /// 3 MiB and a bit in 32 KiB pieces: about a hundred pieces to spread over two peers.
 const LEN: usize = 3 * 1024 * 1024 + 777;

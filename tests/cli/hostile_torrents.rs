@@ -2,15 +2,11 @@
 //! refused by `Metainfo::from_bytes` without a panic, and by `mt show` with exit 2 and exactly
 //! one stderr line starting `mt: invalid torrent`, all within a time bound.
 
-mod common;
-#[path = "hostile/corpus.rs"]
-mod corpus;
-
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::TestEnv;
-use corpus::{
+use crate::common::TestEnv;
+use crate::corpus::{
     Case, all_cases, bencode_cases, dict, duplicate_cases, int, length_prefix_cases, list,
     multi_info, nesting_cases, path_cases, piece_cases, single_info, size_cases, text, torrent,
     truncation_cases, wrong_type_cases,

@@ -8,12 +8,9 @@
 //! first, it closes the second, keeping the first, as a peer does that keeps the connection
 //! it accepted first. Any answer but "no connection at all" lets the download complete.
 
-mod common;
-mod support;
-
-use common::TestEnv;
-use common::swarm::{GET_LIMIT, STARTUP, assert_same_file};
-use support::fake_peer::{Behaviour, FakePeer};
+use crate::common::TestEnv;
+use crate::common::swarm::{GET_LIMIT, STARTUP, assert_same_file};
+use crate::support::fake_peer::{Behaviour, FakePeer};
 
 #[test]
 fn a_seed_dialling_back_during_our_handshake_still_leaves_a_connection_to_download_from() {

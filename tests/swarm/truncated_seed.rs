@@ -3,12 +3,10 @@
 //! SIGBUS), stops offering what it can no longer read, and a downloader still ends with the
 //! right bytes from another seed. Both storage backends behave the same.
 
-mod common;
-
 use std::process::Command;
 
-use common::TestEnv;
-use common::swarm::{GET_LIMIT, assert_same_file};
+use crate::common::TestEnv;
+use crate::common::swarm::{GET_LIMIT, assert_same_file};
 
 fn truncated_seed_is_survived(io: &str) {
     let env = TestEnv::new();

@@ -2,9 +2,7 @@
 //! info hash, which proves the same file order, piece hashing across file boundaries, and the
 //! same `info` dictionary bytes. mktorrent's torrents must also verify with `mt verify`.
 
-mod common;
-
-use common::{TestEnv, require_tool};
+use crate::common::{TestEnv, require_tool};
 
 /// Odd sizes, an empty file, nesting, and names whose order depends on byte comparison
 /// (`Z` < `a`, `a.txt` < `a/...` because '.' < '/').

@@ -1,8 +1,6 @@
 //! `mt show`: the text and `--json` views of a torrent, and the refusal of unreadable input.
 
-mod common;
-
-use common::TestEnv;
+use crate::common::TestEnv;
 use serde_json::json;
 
 const ONE: &str = "http://tracker.one/announce";

@@ -5,10 +5,8 @@
 //! The libtorrent side is `tests/interop/lt_swarm.py` under `/usr/bin/python3`; without its
 //! bindings these tests fail under `CI=true` and are skipped loudly otherwise.
 
-mod common;
-
-use common::swarm::{GET_LIMIT, announce_url, assert_same_file, assert_same_tree, tracker};
-use common::{TestEnv, require_libtorrent};
+use crate::common::swarm::{GET_LIMIT, announce_url, assert_same_file, assert_same_tree, tracker};
+use crate::common::{TestEnv, require_libtorrent};
 use mt::tracker::server::ServerHandle;
 
 /// Nested folders, odd sizes and an empty file; 32 KiB pieces cross the file boundaries.

@@ -7,24 +7,19 @@
 //! values encode and decode back to themselves; and a few large inputs are handled quickly.
 //!
 //! `make test` runs 256 cases per property; `make fuzz` runs the same properties with
-//! `PROPTEST_CASES=100000`. Allocation bounds live in the `parsers_alloc` test binary, which
-//! installs a counting allocator.
+//! `PROPTEST_CASES=100000`. Allocation bounds are in `alloc_bounds`, which
+//! installs a counting allocator for this binary (it counts per thread, so the other tests
+//! running beside it do not disturb its figures).
 
-#[path = "fuzz/bencode.rs"]
+mod alloc_bounds;
 mod bencode;
-#[path = "fuzz/extension.rs"]
+mod counting;
 mod extension;
-#[path = "fuzz/metainfo.rs"]
 mod metainfo;
-#[path = "fuzz/samples.rs"]
+mod regressions;
 mod samples;
-#[path = "fuzz/support.rs"]
 mod support;
-#[path = "fuzz/tracker_http.rs"]
 mod tracker_http;
-#[path = "fuzz/tracker_samples.rs"]
 mod tracker_samples;
-#[path = "fuzz/tracker_udp.rs"]
 mod tracker_udp;
-#[path = "fuzz/wire.rs"]
 mod wire;

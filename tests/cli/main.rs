@@ -1,0 +1,15 @@
+//! The offline commands end to end: `mt create`, `mt show` and `mt verify` on real files, the
+//! checked-in fixtures, hostile `.torrent` files, and agreement with mktorrent and libtorrent
+//! on what a torrent is.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod corpus;
+mod create;
+mod fixtures;
+mod hostile_torrents;
+mod libtorrent_reads;
+mod mktorrent;
+mod show;
+mod verify;

@@ -1,0 +1,16 @@
+//! Transfers between real processes on loopback: `mt` with `mt`, with libtorrent and with
+//! scripted peers that lie, flood or misbehave, and the disk faults a transfer must survive.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../support/mod.rs"]
+mod support;
+
+mod full_disk;
+mod hostile_peer_slots;
+mod hostile_peers;
+mod libtorrent;
+mod lying_peer;
+mod mt_to_mt;
+mod simultaneous_connect;
+mod truncated_seed;
