@@ -423,4 +423,21 @@ mod tests {
         assert_eq!("auto".parse::<IoMode>(), Ok(IoMode::Auto));
         assert!("mapped".parse::<IoMode>().is_err());
     }
+
+    #[test]
+    fn writing_to_storage_opened_for_reading_is_an_error_in_both_backends() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("data");
+        std::fs::write(&path, [1u8; 100]).expect("write");
+        let layout = Layout::new(64, &[100]).expect("layout");
+        for io in [IoMode::Mmap, IoMode::Pread] {
+            let storage =
+                Storage::open_read(std::slice::from_ref(&path), &layout, io).expect("open");
+            let err = storage.write(10, b"abc").expect_err("read-only storage refuses writes");
+            assert!(err.to_string().contains("data"), "{err}");
+            let mut buf = [0u8; 3];
+            storage.read(10, &mut buf).expect("read");
+            assert_eq!(buf, [1, 1, 1], "nothing was written ({io:?})");
+        }
+    }
 }

@@ -12,5 +12,6 @@ mod hostile_peers;
 mod libtorrent;
 mod lying_peer;
 mod mt_to_mt;
+mod repairing_seed;
 mod simultaneous_connect;
 mod truncated_seed;
