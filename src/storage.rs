@@ -100,6 +100,11 @@ pub enum StorageError {
         /// The file.
         path: PathBuf,
     },
+    /// A write to storage opened for reading only.
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for StorageError {
@@ -114,6 +119,9 @@ impl fmt::Display for StorageError {
                 "{}: the file changed size while mapped (truncated by another program?)",
                 path.display()
             ),
+            StorageError::ReadOnly { path } => {
+                write!(f, "{}: opened for reading only; cannot write", path.display())
+            }
         }
     }
 }
@@ -135,7 +143,8 @@ impl StorageError {
         match self {
             StorageError::Unavailable { path, .. }
             | StorageError::Io { path, .. }
-            | StorageError::Fault { path } => path,
+            | StorageError::Fault { path }
+            | StorageError::ReadOnly { path } => path,
         }
     }
 
@@ -199,8 +208,38 @@ impl Storage {
         Ok(Storage { layout: layout.clone(), files, writable: false })
     }
 
-    /// Creates or opens the files read-write, with every byte reserved on disk.
+    /// Creates or opens the files read-write, with every byte reserved on disk. A file
+    /// longer than the torrent says is cut to its length.
     pub fn open_write(paths: &[PathBuf], layout: &Layout, io: IoMode) -> Result<Storage, Error> {
+        Storage::open_writable(paths, layout, io, true)
+    }
+
+    /// Like [`Storage::open_write`], for data that is being seeded and has pieces missing:
+    /// a file longer than the torrent says is an error, never cut (it is someone's data).
+    pub fn open_repair(paths: &[PathBuf], layout: &Layout, io: IoMode) -> Result<Storage, Error> {
+        Storage::open_writable(paths, layout, io, false)
+    }
+
+    fn open_writable(
+        paths: &[PathBuf],
+        layout: &Layout,
+        io: IoMode,
+        shrink: bool,
+    ) -> Result<Storage, Error> {
+        if !shrink {
+            for (index, path) in paths.iter().enumerate() {
+                let expected = layout.file_length(index);
+                if let Ok(meta) = std::fs::metadata(path)
+                    && meta.is_file()
+                    && meta.len() > expected
+                {
+                    return Err(Error::Data {
+                        path: path.clone(),
+                        reason: format!("has {} bytes, the torrent says {expected}", meta.len()),
+                    });
+                }
+            }
+        }
         allocate::check_space(paths, layout)?;
         let mut files = Vec::with_capacity(paths.len());
         for (index, path) in paths.iter().enumerate() {
@@ -215,7 +254,11 @@ impl Storage {
                 .create(true)
                 .truncate(false)
                 .open(path)
-                .map_err(|e| Error::io("cannot create", path, e))?;
+                .map_err(|e| {
+                    let action =
+                        if path.exists() { "cannot open for writing" } else { "cannot create" };
+                    Error::io(action, path, e)
+                })?;
             allocate::reserve(&file, expected, path)?;
             let backing = open_backing(file, expected, io, true, path)?;
             files.push(StoredFile { path: path.clone(), backing });
@@ -226,6 +269,11 @@ impl Storage {
     /// The torrent's geometry.
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// True when the files were opened for writing.
+    pub fn is_writable(&self) -> bool {
+        self.writable
     }
 
     /// Why file `index` is unavailable, if it is.
@@ -258,14 +306,19 @@ impl Storage {
         })
     }
 
-    /// Writes `data` at stream offset `start`.
+    /// Writes `data` at stream offset `start`; storage opened for reading refuses.
     pub fn write(&self, start: u64, data: &[u8]) -> Result<(), StorageError> {
         let mut done = 0;
         self.each_slice(start, data.len(), |file, offset, len| {
+            if !self.writable {
+                return Err(StorageError::ReadOnly { path: file.path.clone() });
+            }
             let part = &data[done..done + len];
             done += len;
             match &file.backing {
-                Backing::Mapped(map) => map.write(offset, part),
+                Backing::Mapped(map) => map
+                    .write(offset, part)
+                    .map_err(|source| StorageError::Io { path: file.path.clone(), source })?,
                 Backing::Pread(handle) => handle
                     .write_all_at(part, u64::try_from(offset).unwrap_or(u64::MAX))
                     .map_err(|source| StorageError::Io { path: file.path.clone(), source })?,
@@ -439,5 +492,21 @@ mod tests {
             storage.read(10, &mut buf).expect("read");
             assert_eq!(buf, [1, 1, 1], "nothing was written ({io:?})");
         }
+    }
+
+    #[test]
+    fn opening_for_repair_never_cuts_a_longer_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("data");
+        std::fs::write(&path, [1u8; 120]).expect("write");
+        let layout = Layout::new(64, &[100]).expect("layout");
+        let paths = [path.clone()];
+        let err = Storage::open_repair(&paths, &layout, IoMode::Mmap).err().expect("refused");
+        assert!(err.to_string().contains("has 120 bytes, the torrent says 100"), "{err}");
+        assert_eq!(std::fs::read(&path).expect("read"), [1u8; 120]);
+        std::fs::write(&path, [1u8; 80]).expect("write");
+        let storage = Storage::open_repair(&paths, &layout, IoMode::Mmap).expect("repairable");
+        assert!(storage.is_writable());
+        assert_eq!(std::fs::read(&path).expect("read")[..80], [1u8; 80], "a short file grows");
     }
 }

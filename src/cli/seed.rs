@@ -64,6 +64,7 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
         });
     }
     let pieces = prepared.have.len();
+    let warning = prepared.warning.clone();
     let handle = net.start(&meta, prepared, true, false, None)?;
     let missing = pieces - have;
     if view == View::Json {
@@ -75,13 +76,18 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
             "pieces": pieces,
             "missing_pieces": missing,
         }));
+        if let Some(text) = &warning {
+            json_line(&json!({ "event": "warning", "message": text }));
+        }
     } else {
         println!("seeding {} ({}) on {}", meta.info.name, meta.info_hash, handle.local_addr);
-        if missing > 0 {
-            println!(
-                "warning: {missing} of {} pieces are missing or damaged; serving the rest",
-                pieces
-            );
+        match &warning {
+            Some(text) => println!("warning: {text}"),
+            None if missing > 0 => println!(
+                "{missing} of {pieces} pieces are missing or damaged; fetching them from peers \
+                 while serving the rest"
+            ),
+            None => {}
         }
         println!("press Ctrl-C to stop");
     }

@@ -176,7 +176,10 @@ impl Swarm {
     /// Sends interested / not interested when our wish changes.
     pub(super) fn update_interest(&mut self, key: PeerKey) {
         let Some(peer) = self.peers.get(&key) else { return };
-        let wanted = !self.complete() && self.picker.interesting(&peer.has);
+        // Storage that cannot be written (a seed over read-only data) wants nothing.
+        let wanted = self.config.storage.is_writable()
+            && !self.complete()
+            && self.picker.interesting(&peer.has);
         if wanted != peer.am_interested {
             let message = if wanted { Message::Interested } else { Message::NotInterested };
             if let Some(peer) = self.peers.get_mut(&key) {

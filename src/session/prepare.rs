@@ -1,6 +1,12 @@
 //! Opening a torrent's data before a session starts: for seeding, and for a download that
 //! may resume.
 //!
+//! Seeding opens the data read-only and verifies it. When pieces are missing or damaged it
+//! reopens the files writable, as libtorrent does, so the session can fetch those pieces,
+//! verify and write them, and then serve everything; where the data cannot be opened
+//! writable (a read-only file, folder or filesystem), it keeps the read-only storage and
+//! says why once, and the session serves what verified without asking peers for the rest.
+//!
 //! A download allocates every file up front (so a full disk is an error before any transfer),
 //! then hashes only the pieces that touch files which already held data: an interrupted
 //! download resumes with just the missing pieces, and a fresh one starts without hashing
@@ -26,6 +32,8 @@ pub struct Prepared {
     pub have: Bitfield,
     /// The file or top folder the data lives at.
     pub root: PathBuf,
+    /// Why pieces that are missing cannot be repaired, when they cannot.
+    pub warning: Option<String>,
 }
 
 /// Where a torrent's data goes for an output argument: the torrent's own file or top folder,
@@ -38,7 +46,9 @@ pub fn output_root(meta: &Metainfo, out: &Path) -> PathBuf {
     }
 }
 
-/// Opens existing data read-only and verifies every piece. `progress` counts hashed bytes.
+/// Opens existing data read-only and verifies every piece; when some are missing or
+/// damaged, reopens it writable so they can be repaired (see the module docs). `progress`
+/// counts hashed bytes.
 pub fn open_for_seeding(
     meta: &Metainfo,
     data: &Path,
@@ -56,10 +66,66 @@ pub fn open_for_seeding(
             reason: "is a file, but this torrent holds a folder".into(),
         });
     }
-    let storage = Storage::open_read(&meta.info.file_paths(&root), meta.layout(), io)?;
+    let paths = meta.info.file_paths(&root);
+    let storage = Storage::open_read(&paths, meta.layout(), io)?;
     let status = hash::verify_all(&storage, &meta.info.pieces, threads, progress)?;
     let have = bitfield_of(&status);
-    Ok(Prepared { storage, have, root })
+    if have.is_complete() || have.count() == 0 {
+        return Ok(Prepared { storage, have, root, warning: None });
+    }
+    let absent: Vec<bool> = (0..paths.len())
+        .map(|index| storage.unavailable(index).is_some() && !paths[index].exists())
+        .collect();
+    match Storage::open_repair(&paths, meta.layout(), io) {
+        Ok(writable) => {
+            drop(storage);
+            let status = recheck(meta, &writable, status, &absent);
+            let have = bitfield_of(&status);
+            Ok(Prepared { storage: writable, have, root, warning: None })
+        }
+        Err(err) => {
+            let missing = have.len() - have.count();
+            let plural = if missing == 1 { "" } else { "s" };
+            let warning = format!(
+                "cannot repair {missing} missing or damaged piece{plural}: {err}; \
+                 serving the {} that verify",
+                have.count()
+            );
+            Ok(Prepared { storage, have, root, warning: Some(warning) })
+        }
+    }
+}
+
+/// Hashes again, in the storage now open for writing, the pieces that were not good and lie
+/// only in files that existed: a file that was too short has been extended, and the pieces
+/// its old bytes cover may now verify. Pieces touching a file that was absent stay missing.
+fn recheck(
+    meta: &Metainfo,
+    storage: &Storage,
+    mut status: Vec<PieceStatus>,
+    absent: &[bool],
+) -> Vec<PieceStatus> {
+    let layout = meta.layout();
+    let mut skip = vec![false; status.len()];
+    for (index, _) in absent.iter().enumerate().filter(|(_, absent)| **absent) {
+        for piece in layout.file_pieces(index) {
+            skip[piece as usize] = true;
+        }
+    }
+    let again: Vec<u32> = (0..layout.piece_count())
+        .filter(|&p| status[p as usize] == PieceStatus::Missing && !skip[p as usize])
+        .collect();
+    let found: Vec<(u32, PieceStatus)> = again
+        .into_par_iter()
+        .map(|index| {
+            let piece = PieceIndex(index);
+            (index, hash::verify_piece(storage, piece, &meta.info.pieces[piece.get()]))
+        })
+        .collect();
+    for (index, state) in found {
+        status[index as usize] = state;
+    }
+    status
 }
 
 /// Creates or reopens the output files read-write, with all space reserved, and verifies
@@ -108,7 +174,7 @@ pub fn open_for_download(
         })
         .collect();
     let have = bitfield_of(&status);
-    Ok(Prepared { storage, have, root })
+    Ok(Prepared { storage, have, root, warning: None })
 }
 
 fn bitfield_of(status: &[PieceStatus]) -> Bitfield {
@@ -120,4 +186,76 @@ fn bitfield_of(status: &[PieceStatus]) -> Bitfield {
         }
     }
     have
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::create::{self, CreateOptions};
+
+    /// Writes `top/a.bin` (10 pieces of 16 KiB) and `top/b.bin` (30 pieces) and returns
+    /// their torrent and b.bin's bytes.
+    fn torrent(dir: &Path) -> (Metainfo, Vec<u8>) {
+        let bytes = |n: u32, salt: u32| -> Vec<u8> {
+            (0..n * 16384).map(|i| ((i % 251) ^ (i >> 14) ^ salt).to_le_bytes()[0]).collect()
+        };
+        let input = dir.join("top");
+        std::fs::create_dir(&input).expect("mkdir");
+        std::fs::write(input.join("a.bin"), bytes(10, 1)).expect("write");
+        let b = bytes(30, 2);
+        std::fs::write(input.join("b.bin"), &b).expect("write");
+        let options =
+            CreateOptions { input: input.clone(), piece_length: Some(16384), ..Default::default() };
+        let files = create::walk(&input).expect("walk");
+        let created = create::create(&options, files, &AtomicU64::new(0)).expect("create");
+        (created.metainfo, b)
+    }
+
+    #[test]
+    fn a_short_file_is_extended_for_repair_and_keeps_the_pieces_it_held() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (meta, bytes) = torrent(dir.path());
+        let path = dir.path().join("top/b.bin");
+        std::fs::write(&path, &bytes[..10 * 16384 + 100]).expect("shorten");
+        let root = dir.path().join("top");
+        let prepared =
+            open_for_seeding(&meta, &root, IoMode::Mmap, 1, &AtomicU64::new(0)).expect("open");
+        assert!(prepared.storage.is_writable());
+        assert_eq!(prepared.warning, None);
+        assert_eq!(prepared.have.count(), 20, "a.bin and the whole pieces left in b.bin verify");
+        assert_eq!(std::fs::metadata(&path).expect("stat").len(), 30 * 16384);
+        assert_eq!(std::fs::read(&path).expect("read")[..10 * 16384], bytes[..10 * 16384]);
+    }
+
+    #[test]
+    fn a_damaged_piece_opens_the_data_writable_for_repair() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (meta, mut bytes) = torrent(dir.path());
+        bytes[5 * 16384 + 7] ^= 1;
+        std::fs::write(dir.path().join("top/b.bin"), &bytes).expect("damage");
+        let root = dir.path().join("top");
+        let prepared =
+            open_for_seeding(&meta, &root, IoMode::Pread, 1, &AtomicU64::new(0)).expect("open");
+        assert!(prepared.storage.is_writable());
+        assert_eq!(prepared.have.count(), 39);
+        assert!(!prepared.have.get(15), "piece 5 of b.bin is piece 15 of the torrent");
+    }
+
+    #[test]
+    fn a_file_longer_than_the_torrent_is_never_cut_and_the_rest_is_served() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (meta, mut bytes) = torrent(dir.path());
+        bytes.extend_from_slice(b"someone's data");
+        let path = dir.path().join("top/b.bin");
+        std::fs::write(&path, &bytes).expect("lengthen");
+        let root = dir.path().join("top");
+        let prepared =
+            open_for_seeding(&meta, &root, IoMode::Mmap, 1, &AtomicU64::new(0)).expect("open");
+        assert!(!prepared.storage.is_writable());
+        assert_eq!(prepared.have.count(), 10);
+        let warning = prepared.warning.expect("a warning says why nothing is repaired");
+        assert!(warning.contains("cannot repair 30 missing or damaged pieces"), "{warning}");
+        assert!(warning.contains("b.bin"), "{warning}");
+        assert_eq!(std::fs::read(&path).expect("read"), bytes, "the file is untouched");
+    }
 }

@@ -39,6 +39,8 @@ static mut PREVIOUS: Option<libc::sigaction> = None;
 pub struct Map {
     raw: MmapRaw,
     slot: usize,
+    /// Mapped read-write; a write into a read-only mapping would be a SIGSEGV.
+    writable: bool,
 }
 
 impl Map {
@@ -53,7 +55,7 @@ impl Map {
         let start = raw.as_ptr() as usize;
         let slot = claim_slot(start, raw.len())
             .ok_or_else(|| io::Error::other("too many files mapped at once"))?;
-        Ok(Map { raw, slot })
+        Ok(Map { raw, slot, writable })
     }
 
     /// `offset..offset+len` widened to start on a page boundary and clamped to the mapping,
@@ -95,15 +97,20 @@ impl Map {
         self.with_slice(offset, buf.len(), |bytes| buf[..bytes.len()].copy_from_slice(bytes));
     }
 
-    /// Copies `data` into the mapping at `offset`. The mapping must be writable.
-    pub fn write(&self, offset: usize, data: &[u8]) {
+    /// Copies `data` into the mapping at `offset`; a read-only mapping refuses with
+    /// `PermissionDenied`.
+    pub fn write(&self, offset: usize, data: &[u8]) -> io::Result<()> {
+        if !self.writable {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "mapped read-only"));
+        }
         let len = clamp(offset, data.len(), self.raw.len());
-        // SAFETY: the destination lies inside the live read-write mapping (clamped above) and
-        // cannot overlap `data`, which is caller memory. Concurrent writers touch disjoint
-        // blocks: the session hands each block to exactly one writer.
+        // SAFETY: the mapping is read-write (checked above) and the destination lies inside it
+        // (clamped above); it cannot overlap `data`, which is caller memory. Concurrent
+        // writers touch disjoint blocks: the session hands each block to exactly one writer.
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.raw.as_mut_ptr().add(offset), len);
         }
+        Ok(())
     }
 
     /// Writes dirty pages in `offset..offset+len` back to the file and waits for them.
@@ -255,11 +262,23 @@ mod tests {
     }
 
     #[test]
+    fn a_read_only_mapping_refuses_writes() {
+        let mut file = tempfile::tempfile().expect("temp file");
+        file.write_all(&[3u8; 4096]).expect("write");
+        let map = Map::new(&file, false).expect("map");
+        let err = map.write(0, b"x").expect_err("read-only");
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        let mut buf = [0u8; 1];
+        map.read(0, &mut buf);
+        assert_eq!(buf, [3]);
+    }
+
+    #[test]
     fn writes_land_in_the_file() {
         let file = tempfile::tempfile().expect("temp file");
         file.set_len(8192).expect("size");
         let map = Map::new(&file, true).expect("map");
-        map.write(4000, b"hello");
+        map.write(4000, b"hello").expect("write");
         map.flush(0, 8192).expect("flush");
         let mut buf = [0u8; 5];
         std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf, 4000).expect("read");
