@@ -1,17 +1,23 @@
-//! Pure piece ↔ file math: where each piece's bytes live in the torrent's files.
+//! Pure piece ↔ file math: where each piece's bytes live in the torrent's files, and how a
+//! piece splits into the blocks peers request.
 //!
 //! A torrent's files are concatenated, in metainfo order, into one byte stream cut into
-//! pieces of `piece_length` bytes; only the last piece may be shorter. This module maps
-//! ranges of that stream to `(file, offset, length)` slices. It does no I/O.
+//! pieces of `piece_length` bytes; only the last piece may be shorter. Each piece splits into
+//! blocks of [`BLOCK_LEN`] bytes from its start; only a piece's last block may be shorter.
+//! [`Geometry`] is the piece and block math of the stream (small and `Copy`, what the picker
+//! keeps); [`Layout`] adds the file boundaries and maps ranges of the stream to
+//! `(file, offset, length)` slices. This module does no I/O.
 //!
-//! Invariants: `piece_count == ceil(total_length / piece_length)`; file offsets are the running
-//! sums of the lengths before them; empty files take no bytes and never appear in a slice;
-//! only [`Layout::piece`] turns a raw number into a [`PieceIndex`] of this torrent.
+//! Invariants: `piece_count == ceil(total_length / piece_length)`, at least 1 and at most
+//! [`MAX_PIECES`]; file offsets are the running sums of the lengths before them; empty files
+//! take no bytes and never appear in a slice; only [`Layout::piece`] (or [`Geometry::piece`])
+//! turns a raw number into a [`PieceIndex`] of this torrent.
 //!
 //! ```text
 //! files:   |--a (5)--|b(0)|------c (9)------|d(2)|
 //! stream:  0         5    5                14   16
 //! pieces:  |--p0 (6)--|--p1 (6)--|--p2 (4)-|      (piece_length 6)
+//! blocks:  |-4-|-2-|  |-4-|-2-|  |-4-|            (blocks of 4)
 //! p1 = c[1..7];  p2 = c[7..9] + d[0..2]
 //! ```
 
@@ -23,12 +29,36 @@ use crate::types::PieceIndex;
 /// Most pieces a torrent may have (2^21), which bounds every per-piece table.
 pub const MAX_PIECES: u64 = 1 << 21;
 
-/// The geometry of a torrent's byte stream: piece size and file boundaries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Layout {
+/// The block length every client requests and serves, 2^14 bytes. BEP 3 notes that larger
+/// requests may get the connection closed; BEP 52 hashes v2 data in leaves of this size.
+pub const BLOCK_LEN: u32 = 16 * 1024;
+
+/// One block of a piece: `length` bytes at offset `begin` of piece `piece`, as a peer names it
+/// in `request`, `cancel` and `reject request`. Nothing about a value of this type says it is
+/// valid for a torrent; [`Geometry::block_index`] and [`Layout::block_range`] check that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Block {
+    /// The piece index.
+    pub piece: u32,
+    /// Byte offset of the block within the piece.
+    pub begin: u32,
+    /// Block length in bytes.
+    pub length: u32,
+}
+
+/// The piece and block sizes of a torrent's byte stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
     piece_length: u32,
     total_length: u64,
     piece_count: u32,
+    block_length: u32,
+}
+
+/// The geometry of a torrent's byte stream with its file boundaries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    geometry: Geometry,
     /// Start offset of each file in the stream, plus its length.
     files: Vec<Range<u64>>,
 }
@@ -38,6 +68,8 @@ pub struct Layout {
 pub enum LayoutError {
     /// The piece length is zero.
     ZeroPieceLength,
+    /// The block length is zero.
+    ZeroBlockLength,
     /// All files together hold no bytes.
     Empty,
     /// The file lengths add up to more than 2^63 bytes.
@@ -50,6 +82,7 @@ impl fmt::Display for LayoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LayoutError::ZeroPieceLength => f.write_str("piece length is zero"),
+            LayoutError::ZeroBlockLength => f.write_str("block length is zero"),
             LayoutError::Empty => f.write_str("torrent holds no data (total size is zero)"),
             LayoutError::TooLarge => f.write_str("file sizes add up to more than 2^63 bytes"),
             LayoutError::TooManyPieces(n) => {
@@ -72,31 +105,34 @@ pub struct FileSlice {
     pub length: u64,
 }
 
-impl Layout {
-    /// Builds the layout for files of these lengths, in metainfo order.
-    pub fn new(piece_length: u32, file_lengths: &[u64]) -> Result<Layout, LayoutError> {
+impl Geometry {
+    /// The geometry of `total_length` bytes in pieces of `piece_length`, in blocks of
+    /// [`BLOCK_LEN`].
+    pub fn new(piece_length: u32, total_length: u64) -> Result<Geometry, LayoutError> {
         if piece_length == 0 {
             return Err(LayoutError::ZeroPieceLength);
         }
-        let mut files = Vec::with_capacity(file_lengths.len());
-        let mut total: u64 = 0;
-        for &length in file_lengths {
-            let end = total.checked_add(length).ok_or(LayoutError::TooLarge)?;
-            files.push(total..end);
-            total = end;
-        }
-        if total > i64::MAX.unsigned_abs() {
+        if total_length > i64::MAX.unsigned_abs() {
             return Err(LayoutError::TooLarge);
         }
-        if total == 0 {
+        if total_length == 0 {
             return Err(LayoutError::Empty);
         }
-        let count = total.div_ceil(u64::from(piece_length));
+        let count = total_length.div_ceil(u64::from(piece_length));
         if count > MAX_PIECES {
             return Err(LayoutError::TooManyPieces(count));
         }
         let piece_count = u32::try_from(count).map_err(|_| LayoutError::TooManyPieces(count))?;
-        Ok(Layout { piece_length, total_length: total, piece_count, files })
+        Ok(Geometry { piece_length, total_length, piece_count, block_length: BLOCK_LEN })
+    }
+
+    /// The same pieces split into blocks of `block_length` bytes instead (small blocks make
+    /// small examples).
+    pub fn with_block_length(self, block_length: u32) -> Result<Geometry, LayoutError> {
+        if block_length == 0 {
+            return Err(LayoutError::ZeroBlockLength);
+        }
+        Ok(Geometry { block_length, ..self })
     }
 
     /// The nominal piece length.
@@ -104,7 +140,7 @@ impl Layout {
         self.piece_length
     }
 
-    /// Total bytes in all files.
+    /// Total bytes in the stream.
     pub fn total_length(&self) -> u64 {
         self.total_length
     }
@@ -114,14 +150,9 @@ impl Layout {
         self.piece_count
     }
 
-    /// Number of files, empty ones included.
-    pub fn file_count(&self) -> usize {
-        self.files.len()
-    }
-
-    /// Length of file `file`.
-    pub fn file_length(&self, file: usize) -> u64 {
-        self.files.get(file).map_or(0, |r| r.end - r.start)
+    /// The nominal block length.
+    pub fn block_length(&self) -> u32 {
+        self.block_length
     }
 
     /// The piece with this number, if the torrent has it.
@@ -139,11 +170,17 @@ impl Layout {
         u64::from(piece.0) * u64::from(self.piece_length)
     }
 
-    /// Length of this piece: `piece_length`, or less for the last one.
+    /// Length of this piece: `piece_length`, or less for the last one; 0 past the last.
     pub fn piece_len(&self, piece: PieceIndex) -> u32 {
         let rest = self.total_length.saturating_sub(self.piece_offset(piece));
         // The rest is below piece_length for the last piece, so it fits in a u32.
         u32::try_from(rest.min(u64::from(self.piece_length))).unwrap_or(self.piece_length)
+    }
+
+    /// The stream range a whole piece covers.
+    pub fn piece_range(&self, piece: PieceIndex) -> Range<u64> {
+        let start = self.piece_offset(piece);
+        start..start + u64::from(self.piece_len(piece))
     }
 
     /// The stream range of bytes `begin..begin+length` inside `piece`, if it lies within it.
@@ -156,10 +193,104 @@ impl Layout {
         Some(start..start + u64::from(length))
     }
 
+    /// How many blocks `piece` splits into (0 past the last piece).
+    pub fn block_count(&self, piece: PieceIndex) -> u32 {
+        self.piece_len(piece).div_ceil(self.block_length)
+    }
+
+    /// Block `index` of `piece`, the piece's last block cut short; past the piece's end, an
+    /// empty block at its end.
+    pub fn block(&self, piece: PieceIndex, index: u32) -> Block {
+        let size = self.piece_len(piece);
+        let begin = index.saturating_mul(self.block_length).min(size);
+        Block { piece: piece.0, begin, length: (size - begin).min(self.block_length) }
+    }
+
+    /// The index in its piece of a block a peer names, if it is exactly one of our blocks.
+    pub fn block_index(&self, block: &Block) -> Option<u32> {
+        let piece = self.piece(block.piece)?;
+        if !block.begin.is_multiple_of(self.block_length) {
+            return None;
+        }
+        let index = block.begin / self.block_length;
+        (index < self.block_count(piece) && self.block(piece, index) == *block).then_some(index)
+    }
+}
+
+impl Layout {
+    /// Builds the layout for files of these lengths, in metainfo order.
+    pub fn new(piece_length: u32, file_lengths: &[u64]) -> Result<Layout, LayoutError> {
+        if piece_length == 0 {
+            return Err(LayoutError::ZeroPieceLength);
+        }
+        let mut files = Vec::with_capacity(file_lengths.len());
+        let mut total: u64 = 0;
+        for &length in file_lengths {
+            let end = total.checked_add(length).ok_or(LayoutError::TooLarge)?;
+            files.push(total..end);
+            total = end;
+        }
+        Ok(Layout { geometry: Geometry::new(piece_length, total)?, files })
+    }
+
+    /// The piece and block math of this torrent, without its files.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// The nominal piece length.
+    pub fn piece_length(&self) -> u32 {
+        self.geometry.piece_length
+    }
+
+    /// Total bytes in all files.
+    pub fn total_length(&self) -> u64 {
+        self.geometry.total_length
+    }
+
+    /// Number of pieces.
+    pub fn piece_count(&self) -> u32 {
+        self.geometry.piece_count
+    }
+
+    /// Number of files, empty ones included.
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Length of file `file`.
+    pub fn file_length(&self, file: usize) -> u64 {
+        self.files.get(file).map_or(0, |r| r.end - r.start)
+    }
+
+    /// The piece with this number, if the torrent has it.
+    pub fn piece(&self, index: u32) -> Option<PieceIndex> {
+        self.geometry.piece(index)
+    }
+
+    /// Every piece, in order.
+    pub fn pieces(&self) -> impl Iterator<Item = PieceIndex> + use<> {
+        self.geometry.pieces()
+    }
+
+    /// Offset of the piece's first byte in the stream.
+    pub fn piece_offset(&self, piece: PieceIndex) -> u64 {
+        self.geometry.piece_offset(piece)
+    }
+
+    /// Length of this piece: `piece_length`, or less for the last one.
+    pub fn piece_len(&self, piece: PieceIndex) -> u32 {
+        self.geometry.piece_len(piece)
+    }
+
+    /// The stream range of bytes `begin..begin+length` inside `piece`, if it lies within it.
+    pub fn block_range(&self, piece: PieceIndex, begin: u32, length: u32) -> Option<Range<u64>> {
+        self.geometry.block_range(piece, begin, length)
+    }
+
     /// The stream range a whole piece covers.
     pub fn piece_range(&self, piece: PieceIndex) -> Range<u64> {
-        let start = self.piece_offset(piece);
-        start..start + u64::from(self.piece_len(piece))
+        self.geometry.piece_range(piece)
     }
 
     /// The file slices that make up the stream range `range`, in order. Empty files and
@@ -187,8 +318,9 @@ impl Layout {
         if span.start == span.end {
             return 0..0;
         }
-        let first = span.start / u64::from(self.piece_length);
-        let last = (span.end - 1) / u64::from(self.piece_length);
+        let piece_length = u64::from(self.geometry.piece_length);
+        let first = span.start / piece_length;
+        let last = (span.end - 1) / piece_length;
         // Both are below piece_count, which is a u32.
         let to_u32 = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         to_u32(first)..to_u32(last + 1)
@@ -266,6 +398,39 @@ mod tests {
         assert_eq!(Layout::new(16, &[0, 0]), Err(LayoutError::Empty));
         assert_eq!(Layout::new(16, &[u64::MAX, 1]), Err(LayoutError::TooLarge));
         assert_eq!(Layout::new(1, &[1 << 22]), Err(LayoutError::TooManyPieces(1 << 22)));
+    }
+
+    #[test]
+    fn pieces_split_into_blocks_with_a_short_last_block() {
+        // The drawing in the module docs: blocks of 4 in pieces of 6, 6 and 4.
+        let geometry = drawn().geometry().with_block_length(4).expect("valid");
+        let p = |n| PieceIndex(n);
+        assert_eq!([0, 1, 2].map(|n| geometry.block_count(p(n))), [2, 2, 1]);
+        assert_eq!(geometry.block(p(1), 1), Block { piece: 1, begin: 4, length: 2 });
+        assert_eq!(geometry.block(p(2), 0), Block { piece: 2, begin: 0, length: 4 });
+        assert_eq!(geometry.block_count(p(3)), 0);
+    }
+
+    #[test]
+    fn only_our_own_blocks_have_an_index() {
+        let geometry = drawn().geometry().with_block_length(4).expect("valid");
+        let block = |piece, begin, length| Block { piece, begin, length };
+        assert_eq!(geometry.block_index(&block(1, 4, 2)), Some(1));
+        assert_eq!(geometry.block_index(&block(1, 4, 4)), None, "runs past the piece");
+        assert_eq!(geometry.block_index(&block(1, 2, 2)), None, "not on a block boundary");
+        assert_eq!(geometry.block_index(&block(0, 0, 2)), None, "shorter than the block");
+        assert_eq!(geometry.block_index(&block(3, 0, 4)), None, "past the last piece");
+        assert_eq!(drawn().geometry().with_block_length(0), Err(LayoutError::ZeroBlockLength));
+    }
+
+    #[test]
+    fn real_torrents_use_16_kib_blocks() {
+        let layout = Layout::new(40_000, &[100_000]).expect("valid");
+        let geometry = layout.geometry();
+        assert_eq!(geometry.block_length(), BLOCK_LEN);
+        assert_eq!(geometry.block_count(PieceIndex(0)), 3);
+        assert_eq!(geometry.block(PieceIndex(0), 2).length, 40_000 - 2 * BLOCK_LEN);
+        assert_eq!(geometry.block_count(PieceIndex(2)), 2, "the last piece holds 20,000 bytes");
     }
 
     #[test]

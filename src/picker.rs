@@ -41,19 +41,20 @@
 //! [`Picker::request_rejected`] for each.
 
 mod availability;
-mod geometry;
 mod peers;
 mod piece;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
+use std::fmt;
 
 use crate::bitfield::Bitfield;
+pub use crate::layout::Block;
+use crate::layout::Geometry;
+use crate::types::PieceIndex;
 
 use availability::{Availability, ix};
-use geometry::Geometry;
-pub use geometry::GeometryError;
 use peers::PeerState;
 pub use piece::MAX_REQUESTERS;
 use piece::{Arrival, PieceProgress};
@@ -61,24 +62,27 @@ use piece::{Arrival, PieceProgress};
 /// While we have fewer complete pieces than this, new pieces are chosen at random.
 pub const RANDOM_FIRST_PIECES: u32 = 4;
 
-/// The block length clients use, 2^14 bytes; BEP 3 notes that larger requests get the
-/// connection closed.
-pub const BLOCK_LENGTH: u32 = 16 * 1024;
-
 /// An opaque name the session gives each peer connection.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct PeerKey(pub u64);
 
-/// A `request`/`piece` range: `length` bytes at offset `begin` of piece `piece`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Block {
-    /// The piece index.
-    pub piece: u32,
-    /// The byte offset in the piece.
-    pub begin: u32,
-    /// The byte count.
-    pub length: u32,
+/// Our own bitfield is for a different number of pieces than the geometry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HaveLengthError {
+    /// Pieces in the bitfield.
+    pub have: u32,
+    /// The torrent's piece count.
+    pub piece_count: u32,
 }
+
+impl fmt::Display for HaveLengthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let HaveLengthError { have, piece_count } = self;
+        write!(f, "have bitfield covers {have} pieces, the torrent has {piece_count}")
+    }
+}
+
+impl std::error::Error for HaveLengthError {}
 
 /// What to do with a block that arrived.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -126,21 +130,16 @@ pub struct Picker {
 }
 
 impl Picker {
-    /// A picker for a torrent of `piece_count` pieces of `piece_length` bytes (the last may be
-    /// shorter) totalling `total_length`, split into blocks of `block_length` bytes (normally
-    /// [`BLOCK_LENGTH`]), of which we already have the pieces set in `have`.
-    pub fn new(
-        piece_count: u32,
-        piece_length: u32,
-        total_length: u64,
-        have: &Bitfield,
-        block_length: u32,
-    ) -> Result<Picker, GeometryError> {
-        let geometry = Geometry::new(piece_count, piece_length, total_length, block_length)?;
+    /// A picker for a torrent of this geometry (the layout's, in blocks of
+    /// [`crate::layout::BLOCK_LEN`]), of which we already have the pieces set in `have`.
+    pub fn new(geometry: Geometry, have: &Bitfield) -> Result<Picker, HaveLengthError> {
+        let piece_count = geometry.piece_count();
         if have.len() != piece_count {
-            return Err(GeometryError::HaveLength { have: have.len(), piece_count });
+            return Err(HaveLengthError { have: have.len(), piece_count });
         }
-        let have_bytes: u64 = have.iter_set().map(|p| u64::from(geometry.piece_size(p))).sum();
+        let have_bytes: u64 =
+            have.iter_set().map(|p| u64::from(geometry.piece_len(PieceIndex(p)))).sum();
+        let total_length = geometry.total_length();
         Ok(Picker {
             geometry,
             have: have.clone(),
@@ -310,8 +309,9 @@ impl Picker {
         }
         self.have.set(piece);
         self.have_count += 1;
-        self.missing_bytes =
-            self.missing_bytes.saturating_sub(u64::from(self.geometry.piece_size(piece)));
+        self.missing_bytes = self
+            .missing_bytes
+            .saturating_sub(u64::from(self.geometry.piece_len(PieceIndex(piece))));
         self.availability.dequeue(piece);
         let (_, cancel) = self.stop(piece);
         cancel
@@ -354,7 +354,7 @@ impl Picker {
     /// Moves a queued piece into progress, all blocks missing.
     fn start(&mut self, piece: u32) {
         self.availability.dequeue(piece);
-        let block_count = self.geometry.block_count(piece);
+        let block_count = self.geometry.block_count(PieceIndex(piece));
         self.in_progress.insert(piece, PieceProgress::new(block_count));
         self.started.push(piece);
         self.free_blocks += u64::from(block_count);
@@ -376,7 +376,7 @@ impl Picker {
                 if let Some(state) = self.peers.get_mut(&requester) {
                     state.outstanding.remove(&id);
                 }
-                cancel.push((requester, self.geometry.block(piece, index)));
+                cancel.push((requester, self.geometry.block(PieceIndex(piece), index)));
             }
         }
         (progress.contributors().to_vec(), cancel)
@@ -434,7 +434,7 @@ impl Picker {
         let state = self.peer_state(peer);
         for &index in indexes {
             state.outstanding.insert(BlockId { piece, index });
-            picked.push(geometry.block(piece, index));
+            picked.push(geometry.block(PieceIndex(piece), index));
         }
     }
 }

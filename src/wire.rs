@@ -23,4 +23,4 @@ pub use error::WireError;
 pub use extension::ExtendedHandshake;
 pub use framing::{MessageReader, write_message, write_piece};
 pub use handshake::{HANDSHAKE_LEN, Handshake};
-pub use message::{BLOCK_LEN, BlockInfo, MAX_BLOCK_LEN, MAX_MESSAGE_LEN, Message};
+pub use message::{BlockInfo, MAX_BLOCK_LEN, MAX_MESSAGE_LEN, Message};

@@ -12,7 +12,8 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use super::{PeerEvent, PeerKey};
-use crate::wire::{BLOCK_LEN, Message, MessageReader, WireError};
+use crate::layout::BLOCK_LEN;
+use crate::wire::{Message, MessageReader, WireError};
 
 /// Largest extension handshake we look at.
 const MAX_EXTENDED_HANDSHAKE: usize = 64 * 1024;
@@ -28,7 +29,9 @@ pub(super) fn run(
     let _ = reader.get_ref().set_read_timeout(Some(IDLE_LIMIT));
     let reason = loop {
         match reader.read_message() {
-            Ok(Message::Piece { data, .. }) if data.len() > BLOCK_LEN as usize => {
+            Ok(Message::Piece { data, .. })
+                if u32::try_from(data.len()).map_or(true, |len| len > BLOCK_LEN) =>
+            {
                 break format!("sent a {}-byte block; we only ask for {BLOCK_LEN}", data.len());
             }
             // Only the extension handshake means anything to us; other extension messages

@@ -6,10 +6,17 @@ const A: PeerKey = PeerKey(1);
 const B: PeerKey = PeerKey(2);
 const C: PeerKey = PeerKey(3);
 
+/// `total` bytes in pieces of `piece_length`, in blocks of `block_length`.
+fn geometry(piece_length: u32, total: u64, block_length: u32) -> Geometry {
+    Geometry::new(piece_length, total)
+        .and_then(|g| g.with_block_length(block_length))
+        .expect("valid geometry")
+}
+
 /// `piece_count` pieces of one 4-byte block each, none had.
 fn one_block_pieces(piece_count: u32) -> Picker {
     let total = u64::from(piece_count) * 4;
-    Picker::new(piece_count, 4, total, &Bitfield::new(piece_count), 4).expect("valid geometry")
+    Picker::new(geometry(4, total, 4), &Bitfield::new(piece_count)).expect("valid geometry")
 }
 
 /// A bitfield of `len` pieces with `pieces` set.
@@ -33,19 +40,8 @@ fn accepted(piece_complete: bool) -> Received {
 }
 
 #[test]
-fn new_rejects_sizes_that_disagree() {
-    let none = Bitfield::new(3);
-    let err = Picker::new(3, 8, 30, &none, 4).expect_err("invalid");
-    assert_eq!(err.to_string(), "30 bytes in 8-byte pieces make 4 pieces, not 3");
-    assert_eq!(
-        Picker::new(3, 0, 30, &none, 4).expect_err("invalid"),
-        GeometryError::ZeroPieceLength
-    );
-    assert_eq!(
-        Picker::new(3, 8, 24, &none, 0).expect_err("invalid"),
-        GeometryError::ZeroBlockLength
-    );
-    let err = Picker::new(3, 8, 24, &Bitfield::new(4), 4).expect_err("invalid");
+fn new_rejects_a_have_bitfield_of_another_torrent() {
+    let err = Picker::new(geometry(8, 24, 4), &Bitfield::new(4)).expect_err("invalid");
     assert_eq!(err.to_string(), "have bitfield covers 4 pieces, the torrent has 3");
 }
 
@@ -53,7 +49,7 @@ fn new_rejects_sizes_that_disagree() {
 fn short_last_piece_and_short_last_block() {
     // 21 bytes in 8-byte pieces of 3-byte blocks:
     // piece 0 |000|111|22|  piece 1 |000|111|22|  piece 2 |000|11|
-    let mut picker = Picker::new(3, 8, 21, &Bitfield::new(3), 3).expect("valid geometry");
+    let mut picker = Picker::new(geometry(8, 21, 3), &Bitfield::new(3)).expect("valid geometry");
     seed(&mut picker, &[A, B, C]);
     picker.set_sequential(true);
     let blocks = picker.pick(A, &Bitfield::full(3), 100);
@@ -67,7 +63,7 @@ fn short_last_piece_and_short_last_block() {
 
 #[test]
 fn a_block_of_the_wrong_size_is_unrequested() {
-    let mut picker = Picker::new(3, 8, 21, &Bitfield::new(3), 3).expect("valid geometry");
+    let mut picker = Picker::new(geometry(8, 21, 3), &Bitfield::new(3)).expect("valid geometry");
     seed(&mut picker, &[A, B, C]);
     picker.pick(A, &Bitfield::full(3), 100);
     let cut = Block { piece: 2, begin: 3, length: 3 };
@@ -84,7 +80,7 @@ fn a_block_of_the_wrong_size_is_unrequested() {
 fn rarest_piece_is_picked_first() {
     // We have pieces 0-3, so the first-pieces-at-random rule is over.
     let have = bits(8, &[0, 1, 2, 3]);
-    let mut picker = Picker::new(8, 4, 32, &have, 4).expect("valid geometry");
+    let mut picker = Picker::new(geometry(4, 32, 4), &have).expect("valid geometry");
     picker.peer_have_all(A);
     picker.peer_bitfield(B, &bits(8, &[4, 5, 6]));
     picker.peer_bitfield(C, &bits(8, &[5]));
@@ -101,7 +97,7 @@ fn rarest_ties_are_broken_at_random() {
     let mut first_picks = HashSet::new();
     for _ in 0..200 {
         let have = bits(8, &[0, 1, 2, 3]);
-        let mut picker = Picker::new(8, 4, 32, &have, 4).expect("valid geometry");
+        let mut picker = Picker::new(geometry(4, 32, 4), &have).expect("valid geometry");
         picker.peer_have_all(A);
         if let Some(block) = picker.pick(A, &Bitfield::full(8), 1).first() {
             first_picks.insert(block.piece);
@@ -138,7 +134,7 @@ fn sequential_mode_takes_the_lowest_index_first() {
 
 #[test]
 fn pieces_in_progress_are_finished_before_new_ones() {
-    let mut picker = Picker::new(8, 8, 64, &Bitfield::new(8), 4).expect("valid geometry");
+    let mut picker = Picker::new(geometry(8, 64, 4), &Bitfield::new(8)).expect("valid geometry");
     seed(&mut picker, &[A, B, C]);
     let first = picker.pick(A, &Bitfield::full(8), 1);
     let second = picker.pick(B, &Bitfield::full(8), 1);
@@ -148,7 +144,7 @@ fn pieces_in_progress_are_finished_before_new_ones() {
 
 #[test]
 fn no_block_is_requested_twice_in_normal_mode() {
-    let mut picker = Picker::new(8, 8, 64, &Bitfield::new(8), 4).expect("valid geometry");
+    let mut picker = Picker::new(geometry(8, 64, 4), &Bitfield::new(8)).expect("valid geometry");
     seed(&mut picker, &[A, B, C]);
     let all = Bitfield::full(8);
     let mut seen = HashSet::new();
@@ -176,7 +172,7 @@ fn a_peer_never_gets_its_own_outstanding_block_again() {
 #[test]
 fn pieces_we_have_are_never_picked() {
     let have = bits(4, &[0, 2]);
-    let mut picker = Picker::new(4, 4, 16, &have, 4).expect("valid geometry");
+    let mut picker = Picker::new(geometry(4, 16, 4), &have).expect("valid geometry");
     seed(&mut picker, &[A, B, C]);
     let pieces: HashSet<u32> =
         picker.pick(A, &Bitfield::full(4), 10).iter().map(|b| b.piece).collect();
@@ -236,7 +232,7 @@ fn a_block_never_requested_from_the_sender_is_unrequested() {
 
 #[test]
 fn a_block_received_twice_is_a_duplicate() {
-    let mut picker = Picker::new(1, 8, 8, &Bitfield::new(1), 4).expect("valid geometry");
+    let mut picker = Picker::new(geometry(8, 8, 4), &Bitfield::new(1)).expect("valid geometry");
     seed(&mut picker, &[A, B, C]);
     let blocks = picker.pick(A, &Bitfield::full(1), 2);
     assert_eq!(picker.block_received(A, &blocks[0]), accepted(false));
@@ -248,7 +244,7 @@ fn a_block_received_twice_is_a_duplicate() {
 
 #[test]
 fn choke_returns_all_outstanding_blocks_to_the_pool() {
-    let mut picker = Picker::new(4, 8, 32, &Bitfield::new(4), 4).expect("valid geometry");
+    let mut picker = Picker::new(geometry(8, 32, 4), &Bitfield::new(4)).expect("valid geometry");
     seed(&mut picker, &[A, B, C]);
     let all = Bitfield::full(4);
     let taken = picker.pick(A, &all, 3);
@@ -273,7 +269,7 @@ fn timed_out_peer_returns_its_blocks_to_the_pool() {
 
 #[test]
 fn reject_returns_one_block_to_the_pool() {
-    let mut picker = Picker::new(2, 8, 16, &Bitfield::new(2), 4).expect("valid geometry");
+    let mut picker = Picker::new(geometry(8, 16, 4), &Bitfield::new(2)).expect("valid geometry");
     seed(&mut picker, &[A, B, C]);
     let all = Bitfield::full(2);
     let taken = picker.pick(A, &all, 2);
@@ -285,7 +281,7 @@ fn reject_returns_one_block_to_the_pool() {
 
 #[test]
 fn failed_piece_names_its_contributors_and_is_picked_again() {
-    let mut picker = Picker::new(1, 8, 8, &Bitfield::new(1), 4).expect("valid geometry");
+    let mut picker = Picker::new(geometry(8, 8, 4), &Bitfield::new(1)).expect("valid geometry");
     seed(&mut picker, &[A, B, C]);
     let all = Bitfield::full(1);
     let from_a = picker.pick(A, &all, 1);
@@ -303,7 +299,7 @@ fn failed_piece_names_its_contributors_and_is_picked_again() {
 
 #[test]
 fn verified_piece_is_had_and_no_longer_missing() {
-    let mut picker = Picker::new(3, 8, 21, &Bitfield::new(3), 4).expect("valid geometry");
+    let mut picker = Picker::new(geometry(8, 21, 4), &Bitfield::new(3)).expect("valid geometry");
     assert!(picker.interesting(&bits(3, &[2])));
     picker.piece_verified(2);
     picker.piece_verified(2);
@@ -342,14 +338,6 @@ fn a_new_bitfield_replaces_what_the_peer_had() {
     assert_eq!((0..3).map(|p| picker.availability(p)).collect::<Vec<_>>(), [1, 1, 1]);
 }
 
-#[test]
-fn zero_piece_torrent_is_complete_and_picks_nothing() {
-    let mut picker = Picker::new(0, 16, 0, &Bitfield::new(0), 4).expect("valid geometry");
-    assert!(picker.is_complete());
-    assert_eq!(picker.pick(A, &Bitfield::new(0), 5), []);
-    assert!(!picker.is_endgame());
-}
-
 /// A peer in the simulated swarm: what it has and the requests it has not answered.
 struct SimPeer {
     key: PeerKey,
@@ -360,7 +348,7 @@ struct SimPeer {
 #[test]
 fn full_download_from_two_peers_ends_complete() {
     // 10 pieces of 20 bytes in 8-byte blocks, 190 bytes: short last piece and short blocks.
-    let mut picker = Picker::new(10, 20, 190, &Bitfield::new(10), 8).expect("valid geometry");
+    let mut picker = Picker::new(geometry(20, 190, 8), &Bitfield::new(10)).expect("valid geometry");
     let mut peers = [
         SimPeer { key: A, has: Bitfield::full(10), queue: Vec::new() },
         SimPeer { key: B, has: bits(10, &[0, 2, 4, 6, 8, 9]), queue: Vec::new() },

@@ -19,7 +19,7 @@ use super::peer_state::{OUR_REQQ, Peer};
 use super::{Event, SessionConfig, Stats, Summary, memory_usage};
 use crate::error::Error;
 use crate::peer::{self, Connected, PeerCommand, PeerEvent, PeerKey};
-use crate::picker::{BLOCK_LENGTH, Picker};
+use crate::picker::Picker;
 use crate::registry::Registration;
 use crate::types::PeerId;
 use crate::wire::{ExtendedHandshake, Message};
@@ -100,14 +100,8 @@ pub fn run(
 ) -> Result<Summary, Error> {
     let local_addr = listener.local_addr().map_err(|e| Error::Network(e.to_string()))?;
     let layout = config.metainfo.layout().clone();
-    let mut picker = Picker::new(
-        layout.piece_count(),
-        layout.piece_length(),
-        layout.total_length(),
-        &config.have,
-        BLOCK_LENGTH,
-    )
-    .map_err(|_| Error::Bug("picker geometry disagrees with the layout"))?;
+    let mut picker = Picker::new(layout.geometry(), &config.have)
+        .map_err(|_| Error::Bug("our bitfield disagrees with the layout"))?;
     picker.set_sequential(config.sequential);
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
     let (peer_tx, peer_rx) = crossbeam_channel::bounded(PEER_EVENT_QUEUE);

@@ -28,9 +28,6 @@ pub const MAX_MESSAGE_LEN: u32 = (1 << 18) + 1024;
 /// The largest block a `request`, `cancel` or `reject request` may name (128 KiB).
 pub const MAX_BLOCK_LEN: u32 = 128 * 1024;
 
-/// The block size we request (16 KiB), the size every client serves.
-pub const BLOCK_LEN: u32 = 16 * 1024;
-
 /// Bytes before a piece message's data: length prefix, id, piece index, begin offset.
 pub const PIECE_HEADER_LEN: usize = 13;
 
@@ -51,16 +48,9 @@ const REJECT: u8 = 0x10;
 const ALLOWED_FAST: u8 = 0x11;
 const EXTENDED: u8 = 20;
 
-/// One block of a piece, as named by `request`, `cancel` and `reject request`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct BlockInfo {
-    /// The piece index.
-    pub piece: u32,
-    /// Byte offset of the block within the piece.
-    pub begin: u32,
-    /// Block length in bytes, 1 to [`MAX_BLOCK_LEN`].
-    pub length: u32,
-}
+/// One block of a piece, as named by `request`, `cancel` and `reject request`: the layout's
+/// [`crate::layout::Block`]. On the wire its length is 1 to [`MAX_BLOCK_LEN`].
+pub use crate::layout::Block as BlockInfo;
 
 /// A peer wire message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -450,7 +440,7 @@ pub(super) mod tests {
             Message::Request(block(u32::MAX, u32::MAX - 1, 1)),
             Message::Piece { piece: 0, begin: 0, data: vec![0x5a; 16384] },
             Message::Piece { piece: 1, begin: 2, data: Vec::new() },
-            Message::Cancel(block(1, 2, BLOCK_LEN)),
+            Message::Cancel(block(1, 2, crate::layout::BLOCK_LEN)),
             Message::Port(u16::MAX),
             Message::Suggest { piece: 0 },
             Message::Reject(block(4, 5, 6)),
