@@ -29,6 +29,14 @@ pub use handshake::{Connected, accept, connect};
 /// How a session names a connection.
 pub use crate::picker::PeerKey;
 
+/// How a connection behaves; the session chooses these and passes them in.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerOptions {
+    /// Most uploads queued for the peer at once; requests beyond this are dropped. The
+    /// session advertises it as our BEP 10 `reqq`.
+    pub max_queued_uploads: usize,
+}
+
 /// What a peer connection reports to the session.
 #[derive(Debug)]
 pub enum PeerEvent {
@@ -111,6 +119,7 @@ pub fn start(
     key: PeerKey,
     storage: Arc<Storage>,
     events: Sender<(PeerKey, PeerEvent)>,
+    options: PeerOptions,
 ) -> io::Result<PeerHandle> {
     let Connected { reader, addr, .. } = connected;
     let stream = reader.get_ref().try_clone()?;
@@ -123,6 +132,6 @@ pub fn start(
         .spawn(move || reader::run(reader, key, reader_events))?;
     std::thread::Builder::new()
         .name(format!("mt-peer-write-{addr}"))
-        .spawn(move || writer::run(write_stream, key, storage, command_rx, events))?;
+        .spawn(move || writer::run(write_stream, key, storage, command_rx, events, options))?;
     Ok(PeerHandle { commands, stream })
 }

@@ -12,16 +12,13 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::{PeerCommand, PeerEvent, PeerKey};
+use super::{PeerCommand, PeerEvent, PeerKey, PeerOptions};
 use crate::storage::Storage;
 use crate::types::PieceIndex;
 use crate::wire::{BlockInfo, Message, write_message, write_piece};
 
 /// Idle time after which we send a keep-alive.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(60);
-
-/// Most uploads queued for one peer; requests beyond this are dropped.
-const MAX_QUEUED_UPLOADS: usize = crate::session::OUR_REQQ;
 
 /// Time a single socket write may block before the peer counts as stalled.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -32,6 +29,7 @@ pub(super) fn run(
     storage: Arc<Storage>,
     commands: Receiver<PeerCommand>,
     events: Sender<(PeerKey, PeerEvent)>,
+    options: PeerOptions,
 ) {
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let shutdown = stream.try_clone();
@@ -60,7 +58,7 @@ pub(super) fn run(
                         write_message(&mut out, message)?;
                     }
                 }
-                Some(PeerCommand::Upload(info)) if uploads.len() < MAX_QUEUED_UPLOADS => {
+                Some(PeerCommand::Upload(info)) if uploads.len() < options.max_queued_uploads => {
                     uploads.push_back(info);
                 }
                 Some(PeerCommand::Upload(_)) => {} // past the queue limit we advertised

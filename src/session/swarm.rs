@@ -368,7 +368,8 @@ impl Swarm {
         let key = PeerKey(self.next_key);
         self.next_key += 1;
         let storage = self.config.storage.clone();
-        let handle = match peer::start(connected, key, storage, self.peer_tx.clone()) {
+        let options = peer::PeerOptions { max_queued_uploads: OUR_REQQ };
+        let handle = match peer::start(connected, key, storage, self.peer_tx.clone(), options) {
             Ok(handle) => handle,
             Err(e) => {
                 self.warn(format!("peer {addr}: cannot start its threads: {e}"));
