@@ -15,10 +15,12 @@
 //!
 //! # Threads
 //!
-//! Blocking sockets with timeouts, one thread per peer connection, and crossbeam channels to
-//! one session thread that owns the picker and the swarm state. Rayon is used only for
-//! hashing. Every loop watches one shutdown flag. The engine reports progress as
-//! `session::Event` values on a channel.
+//! Blocking sockets with timeouts, a reader and a writer thread per peer connection, and
+//! crossbeam channels to one session thread that owns the picker and the swarm state (split by
+//! concern: connected peers, address book, choker, timers, channels, disk). Rayon is used only
+//! for hashing. Every loop watches one shutdown flag. The engine reports progress as
+//! `session::Event` values on a channel. Configuration flows down: the session passes each
+//! connection its limits ([`peer::PeerOptions`]); no lower module imports from a higher one.
 //!
 //! # Modules, in import order
 //!

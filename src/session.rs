@@ -10,18 +10,33 @@
 //! peer reader threads ─messages───┘
 //! ```
 //!
-//! The session thread owns all swarm state (picker, peers, choking, known addresses); there
-//! are no locks. Every other thread talks to it through crossbeam channels, and every loop
-//! watches the one shutdown flag in [`SessionHandle`]. Received blocks are written into
-//! storage by the session thread (a memory copy into the mapping); completed pieces are
-//! hashed on the rayon pool, then flushed and announced with `have`.
+//! The session thread owns all swarm state; there are no locks. Every other thread talks to
+//! it through crossbeam channels, and every loop watches the one shutdown flag in
+//! [`SessionHandle`]. Received blocks are written into storage by the session thread (a
+//! memory copy into the mapping); completed pieces are hashed on the rayon pool, then flushed
+//! and announced with `have`.
+//!
+//! # Parts
+//!
+//! The state is split by concern (`swarm.rs` holds them together): the picker (what to
+//! request), the connected peers, the address book (whom we may dial, backoff, bans), the
+//! choker (whom we upload to), the timers, the channels to and from other threads, and the
+//! disk side (storage, hash jobs, unreadable pieces). Every peer source feeds addresses into
+//! the address book through one entry point with its [`PeerSource`]; the session alone
+//! decides whom to dial. What a peer connection may hold is passed down to it as
+//! [`crate::peer::PeerOptions`].
 
+mod address_book;
 mod announce;
-mod choke;
+mod channels;
+mod choker;
+mod connections;
+mod disk;
 mod listen;
 mod memory;
 mod messages;
-mod peer_state;
+mod peers;
+mod pieces;
 mod prepare;
 mod swarm;
 mod timers;
@@ -41,8 +56,8 @@ use crate::registry::Registry;
 use crate::storage::Storage;
 use crate::types::PeerId;
 
+pub use address_book::PeerSource;
 pub use memory::{MemoryUsage, memory_usage};
-pub use peer_state::OUR_REQQ;
 pub use prepare::{Prepared, open_for_download, open_for_seeding};
 
 /// Everything a session needs to run.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
-use super::swarm::Control;
+use super::channels::Control;
 use crate::tracker::{AnnounceRequest, Client, TrackerEvent, TrackerList};
 use crate::types::{InfoHash, PeerId};
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use super::swarm::Control;
+use super::channels::Control;
 use crate::error::Error;
 use crate::peer;
 use crate::types::{InfoHash, PeerId};

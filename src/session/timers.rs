@@ -1,56 +1,72 @@
 //! The session's timers, driven by its 100 ms tick: rates and stats each second, choking
 //! every 10 s with an optimistic unchoke rotated every 30 s, stalled peers, reconnects with
 //! backoff, same-host discovery, and the download timeout.
+//!
+//! [`Timers`] keeps when each of these last ran; the choker keeps its own times.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::Event;
-use super::choke::{self, Candidate};
+use super::choker::Candidate;
 use super::swarm::Swarm;
 use crate::error::Error;
 use crate::peer::PeerCommand;
 use crate::peer::PeerKey;
 use crate::wire::Message;
 
-const CHOKE_INTERVAL: Duration = Duration::from_secs(10);
-const OPTIMISTIC_INTERVAL: Duration = Duration::from_secs(30);
 /// A peer with requests outstanding that sends nothing for this long loses them.
 const SNUB_AFTER: Duration = Duration::from_secs(15);
-/// Connection attempts started per second.
-const CONNECTS_PER_SECOND: usize = 16;
 /// How often a lonely download says it is still looking.
 const LONELY_WARNING: Duration = Duration::from_secs(10);
+
+/// When the once-a-second work and the lonely warning last ran, and what the stats sampled.
+#[derive(Debug)]
+pub struct Timers {
+    /// When the session started.
+    pub started: Instant,
+    last_second: Instant,
+    last_lonely_warning: Instant,
+    /// Peak anonymous (private) resident memory seen in the stats so far.
+    pub peak_private: u64,
+}
+
+impl Timers {
+    /// Timers for a session starting `now`.
+    pub fn new(now: Instant) -> Timers {
+        Timers { started: now, last_second: now, last_lonely_warning: now, peak_private: 0 }
+    }
+}
 
 impl Swarm {
     pub(super) fn on_tick(&mut self) -> Result<(), Error> {
         let now = Instant::now();
-        if now.duration_since(self.last_second) < Duration::from_secs(1) {
+        if now.duration_since(self.timers.last_second) < Duration::from_secs(1) {
             return Ok(());
         }
-        self.last_second = now;
-        for peer in self.peers.values_mut() {
+        self.timers.last_second = now;
+        for (_, peer) in self.peers.iter_mut() {
             peer.down.tick();
             peer.up.tick();
         }
         self.check_stalls(now);
-        if now.duration_since(self.last_choke) >= CHOKE_INTERVAL {
-            self.last_choke = now;
+        if self.choker.due(now) {
             self.rechoke(now);
         }
         self.discover();
         self.connect_some(now);
-        self.counters.peers.store(self.peers.len(), std::sync::atomic::Ordering::Relaxed);
+        self.channels.counters.peers.store(self.peers.len(), Ordering::Relaxed);
         let stats = self.stats();
-        let _ = self.events.send(Event::Stats(stats));
+        self.channels.emit(Event::Stats(stats));
         if !self.complete() {
             if self.peers.is_empty()
-                && now.duration_since(self.last_lonely_warning) >= LONELY_WARNING
+                && now.duration_since(self.timers.last_lonely_warning) >= LONELY_WARNING
             {
-                self.last_lonely_warning = now;
-                self.warn("no peers to download from yet; still looking".into());
+                self.timers.last_lonely_warning = now;
+                self.channels.warn("no peers to download from yet; still looking".into());
             }
             if let Some(limit) = self.config.timeout
-                && now.duration_since(self.started) >= limit
+                && now.duration_since(self.timers.started) >= limit
             {
                 let have = self.picker.have();
                 return Err(Error::Network(format!(
@@ -70,17 +86,16 @@ impl Swarm {
             .peers
             .iter()
             .filter(|(key, peer)| {
-                self.picker.outstanding(**key) > 0 && peer.stalled(now, SNUB_AFTER)
+                self.picker.outstanding(*key) > 0 && peer.stalled(now, SNUB_AFTER)
             })
-            .map(|(key, _)| *key)
+            .map(|(key, _)| key)
             .collect();
         for key in stalled {
             self.picker.peer_timed_out(key);
-            if let Some(peer) = self.peers.get_mut(&key) {
+            if let Some(peer) = self.peers.get_mut(key) {
                 peer.last_block = now;
             }
-            let keys: Vec<PeerKey> = self.peers.keys().copied().filter(|k| *k != key).collect();
-            for other in keys {
+            for other in self.peers.keys().into_iter().filter(|k| *k != key) {
                 self.fill_requests(other);
             }
         }
@@ -93,22 +108,14 @@ impl Swarm {
             .peers
             .iter()
             .map(|(key, peer)| Candidate {
-                key: *key,
+                key,
                 interested: peer.peer_interested,
                 rate: if seeding { peer.up.per_second() } else { peer.down.per_second() },
             })
             .collect();
-        let slots = self.config.upload_slots;
-        let regular = choke::unchoke_set(&candidates, slots, None);
-        if self.optimistic.is_none()
-            || now.duration_since(self.last_optimistic) >= OPTIMISTIC_INTERVAL
-        {
-            self.last_optimistic = now;
-            self.optimistic = choke::pick_optimistic(&candidates, &regular);
-        }
-        let chosen = choke::unchoke_set(&candidates, slots, self.optimistic);
+        let chosen = self.choker.rechoke(now, &candidates);
         for (key, peer) in self.peers.iter_mut() {
-            let unchoke = chosen.contains(key);
+            let unchoke = chosen.contains(&key);
             if unchoke == peer.am_choking {
                 peer.am_choking = !unchoke;
                 let message = if unchoke { Message::Unchoke } else { Message::Choke };
@@ -121,53 +128,14 @@ impl Swarm {
     /// waiting for the next choke round.
     pub(super) fn unchoke_if_room(&mut self, key: PeerKey) {
         let unchoked = self.peers.values().filter(|p| !p.am_choking).count();
-        if unchoked > self.config.upload_slots {
+        if !self.choker.has_room(unchoked) {
             return;
         }
-        if let Some(peer) = self.peers.get_mut(&key)
+        if let Some(peer) = self.peers.get_mut(key)
             && peer.am_choking
         {
             peer.am_choking = false;
             peer.handle.send(PeerCommand::Send(vec![Message::Unchoke]));
-        }
-    }
-
-    /// Reads same-host seeders from the registry.
-    pub(super) fn discover(&mut self) {
-        let Some(registry) = self.config.registry.clone() else { return };
-        for addr in registry.lookup(self.config.metainfo.info_hash) {
-            self.learn(addr);
-        }
-    }
-
-    /// Starts connections to known addresses that are due, within the per-second budget.
-    pub(super) fn connect_some(&mut self, now: Instant) {
-        if self.peers.len() >= super::swarm::MAX_PEERS {
-            return;
-        }
-        let due: Vec<_> = self
-            .known
-            .iter()
-            .filter(|(addr, known)| {
-                !known.connected
-                    && !known.connecting
-                    && known.next_try.is_none_or(|at| at <= now)
-                    && !self.banned_addrs.contains(*addr)
-                    && !self.peers.values().any(|p| {
-                        p.addr == **addr || known.peer_id.is_some_and(|id| id == p.peer_id)
-                    })
-            })
-            .map(|(addr, _)| *addr)
-            .take(CONNECTS_PER_SECOND)
-            .collect();
-        for addr in due {
-            if !self.dialer.connect(addr) {
-                break;
-            }
-            if let Some(known) = self.known.get_mut(&addr) {
-                known.connecting = true;
-                known.next_try = Some(now + Duration::from_secs(30));
-            }
         }
     }
 }

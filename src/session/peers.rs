@@ -1,11 +1,16 @@
-//! What the session knows about one connected peer: the four choke/interest flags of BEP 3,
-//! what it has, its request pipeline depth and its recent rates.
+//! The connected peers: what the session knows about each (the four choke/interest flags of
+//! BEP 3, what it has, its request pipeline depth, its recent rates and its offences), and the
+//! pieces whose failed hash check still has to be pinned on one of them.
+//!
+//! Invariants: each connection has one [`PeerKey`], never reused within a session; at most one
+//! connected peer has a given peer id (the session keeps one of two simultaneous connections).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::bitfield::Bitfield;
-use crate::peer::PeerHandle;
+use crate::peer::{PeerHandle, PeerKey};
 use crate::types::PeerId;
 
 /// Blocks we keep requested from a peer before we know its rate.
@@ -111,5 +116,90 @@ impl Peer {
     /// True when it has sent nothing for `limit` while we waited on it.
     pub fn stalled(&self, now: Instant, limit: Duration) -> bool {
         now.duration_since(self.last_block) > limit
+    }
+}
+
+/// Every connected peer, by key.
+#[derive(Default)]
+pub struct Peers {
+    map: HashMap<PeerKey, Peer>,
+    next_key: u64,
+    /// Pieces that failed with several senders, and who they were, until a retry passes.
+    pub suspects: HashMap<u32, Vec<PeerKey>>,
+}
+
+impl Peers {
+    /// The key the next connection will get.
+    pub fn next_key(&mut self) -> PeerKey {
+        self.next_key += 1;
+        PeerKey(self.next_key)
+    }
+
+    /// Adds a connected peer under a key from [`Peers::next_key`].
+    pub fn insert(&mut self, key: PeerKey, peer: Peer) {
+        self.map.insert(key, peer);
+    }
+
+    /// Forgets a peer; returns it if it was connected.
+    pub fn remove(&mut self, key: PeerKey) -> Option<Peer> {
+        self.map.remove(&key)
+    }
+
+    /// The peer under `key`, if connected.
+    pub fn get(&self, key: PeerKey) -> Option<&Peer> {
+        self.map.get(&key)
+    }
+
+    /// The peer under `key`, if connected.
+    pub fn get_mut(&mut self, key: PeerKey) -> Option<&mut Peer> {
+        self.map.get_mut(&key)
+    }
+
+    /// Whether `key` names a connected peer.
+    pub fn contains(&self, key: PeerKey) -> bool {
+        self.map.contains_key(&key)
+    }
+
+    /// Every connected peer's key (a copy, so the caller may change the peers meanwhile).
+    pub fn keys(&self) -> Vec<PeerKey> {
+        self.map.keys().copied().collect()
+    }
+
+    /// Every connected peer.
+    pub fn iter(&self) -> impl Iterator<Item = (PeerKey, &Peer)> {
+        self.map.iter().map(|(key, peer)| (*key, peer))
+    }
+
+    /// Every connected peer, mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (PeerKey, &mut Peer)> {
+        self.map.iter_mut().map(|(key, peer)| (*key, peer))
+    }
+
+    /// Every connected peer.
+    pub fn values(&self) -> impl Iterator<Item = &Peer> {
+        self.map.values()
+    }
+
+    /// How many peers are connected.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no peer is connected.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The connected peer with this peer id.
+    pub fn with_id(&self, peer_id: PeerId) -> Option<(PeerKey, &Peer)> {
+        self.iter().find(|(_, peer)| peer.peer_id == peer_id)
+    }
+
+    /// The peer that has been of no use the longest: neither interested nor interesting.
+    pub fn longest_idle(&self) -> Option<PeerKey> {
+        self.iter()
+            .filter(|(_, p)| !p.peer_interested && !p.am_interested)
+            .min_by_key(|(_, p)| p.last_block)
+            .map(|(key, _)| key)
     }
 }

@@ -1,8 +1,68 @@
 //! Choosing whom to upload to (BEP 3 choking): a fixed number of regular slots given to the
 //! interested peers with the best rates, plus one optimistic slot that rotates so newcomers
-//! get a chance to prove themselves. Pure: it takes figures and returns a decision.
+//! get a chance to prove themselves. Pure: it takes figures and returns a decision; the
+//! session sends the `choke` and `unchoke` messages.
+//!
+//! The [`Choker`] keeps what lasts between decisions: the slot count, the optimistic peer and
+//! when each was last chosen. The session rechokes every [`CHOKE_INTERVAL`] and rotates the
+//! optimistic slot every [`OPTIMISTIC_INTERVAL`].
+
+use std::time::{Duration, Instant};
 
 use crate::picker::PeerKey;
+
+/// Time between two rechokes.
+pub const CHOKE_INTERVAL: Duration = Duration::from_secs(10);
+/// Time an optimistic unchoke lasts before another peer gets the slot.
+pub const OPTIMISTIC_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The choking state that lasts between decisions.
+#[derive(Debug)]
+pub struct Choker {
+    /// Regular upload slots.
+    slots: usize,
+    optimistic: Option<PeerKey>,
+    last_rechoke: Instant,
+    last_optimistic: Instant,
+}
+
+impl Choker {
+    /// A choker with `slots` regular slots, its first rechoke due a full interval after `now`.
+    pub fn new(slots: usize, now: Instant) -> Choker {
+        Choker { slots, optimistic: None, last_rechoke: now, last_optimistic: now }
+    }
+
+    /// Whether a rechoke is due.
+    pub fn due(&self, now: Instant) -> bool {
+        now.duration_since(self.last_rechoke) >= CHOKE_INTERVAL
+    }
+
+    /// The peers to unchoke now: the best regular peers plus the optimistic one, which is
+    /// picked again when its time is up or it is gone.
+    pub fn rechoke(&mut self, now: Instant, candidates: &[Candidate]) -> Vec<PeerKey> {
+        self.last_rechoke = now;
+        let regular = unchoke_set(candidates, self.slots, None);
+        if self.optimistic.is_none()
+            || now.duration_since(self.last_optimistic) >= OPTIMISTIC_INTERVAL
+        {
+            self.last_optimistic = now;
+            self.optimistic = pick_optimistic(candidates, &regular);
+        }
+        unchoke_set(candidates, self.slots, self.optimistic)
+    }
+
+    /// Whether, with `unchoked` peers unchoked now, another may be unchoked at once.
+    pub fn has_room(&self, unchoked: usize) -> bool {
+        unchoked <= self.slots
+    }
+
+    /// A peer left: it no longer holds the optimistic slot.
+    pub fn forget(&mut self, key: PeerKey) {
+        if self.optimistic == Some(key) {
+            self.optimistic = None;
+        }
+    }
+}
 
 /// One peer as the choker sees it.
 #[derive(Clone, Copy, Debug)]

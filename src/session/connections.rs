@@ -1,0 +1,143 @@
+//! Making and ending connections: peer addresses from every source into the address book,
+//! dials within a budget, a finished handshake becoming a connected peer (or not), and the
+//! end of a connection.
+//!
+//! Two peers that dial each other at once end up with one connection: each end keeps the one
+//! opened by the peer with the lower id. When the session is full it makes room by dropping
+//! the peer that has been of no use the longest, so idle connections cannot lock others out.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::Event;
+use super::address_book::PeerSource;
+use super::peers::{OUR_REQQ, Peer};
+use super::swarm::Swarm;
+use crate::peer::{self, Connected, PeerCommand, PeerKey, PeerOptions};
+use crate::wire::{ExtendedHandshake, Message};
+
+/// Most connected peers.
+pub const MAX_PEERS: usize = 128;
+/// Connection attempts started per second.
+pub const CONNECTS_PER_SECOND: usize = 16;
+
+impl Swarm {
+    /// The one entry point for peer addresses, whatever their source.
+    pub fn add_candidates(&mut self, source: PeerSource, addrs: Vec<SocketAddr>) {
+        for addr in addrs {
+            self.book.learn(addr, source);
+        }
+    }
+
+    /// Reads same-host seeders from the registry.
+    pub fn discover(&mut self) {
+        let Some(registry) = self.config.registry.clone() else { return };
+        let found = registry.lookup(self.config.metainfo.info_hash);
+        self.add_candidates(PeerSource::Registry, found);
+    }
+
+    /// Starts connections to known addresses that are due, within the per-second budget.
+    pub fn connect_some(&mut self, now: Instant) {
+        if self.peers.len() >= MAX_PEERS {
+            return;
+        }
+        let peers = &self.peers;
+        let due = self.book.due(now, CONNECTS_PER_SECOND, |id| peers.with_id(id).is_some());
+        for addr in due {
+            if !self.channels.dialer.connect(addr) {
+                break;
+            }
+            self.book.dialling(addr, now);
+        }
+    }
+
+    /// A handshake finished: keep the connection as a peer, or drop it.
+    pub fn on_connected(&mut self, connected: Connected) {
+        let addr = connected.addr;
+        let their_id = connected.handshake.peer_id;
+        self.book.handshaken(addr, their_id);
+        if let Some((key, peer)) = self.peers.with_id(their_id) {
+            // Both sides dialled at once. Each end keeps the connection opened by the peer
+            // with the lower id, so both keep the same one.
+            let opener = |outgoing: bool| if outgoing { self.config.peer_id.0 } else { their_id.0 };
+            if peer.outgoing == connected.outgoing
+                || opener(peer.outgoing) < opener(connected.outgoing)
+            {
+                return; // dropping `connected` closes it
+            }
+            self.drop_peer(key, "replaced by the connection the peer opened".into());
+        }
+        if self.book.is_banned(addr, their_id) {
+            return; // dropping `connected` closes the socket
+        }
+        if self.peers.len() >= MAX_PEERS {
+            match self.peers.longest_idle() {
+                Some(key) => self.drop_peer(key, "making room for a new peer".into()),
+                None => return,
+            }
+        }
+        let fast = connected.handshake.supports_fast();
+        let extensions = connected.handshake.supports_extensions();
+        let outgoing = connected.outgoing;
+        let key = self.peers.next_key();
+        let storage = self.disk.storage.clone();
+        let options = PeerOptions { max_queued_uploads: OUR_REQQ };
+        let events = self.channels.peer_events.clone();
+        let handle = match peer::start(connected, key, storage, events, options) {
+            Ok(handle) => handle,
+            Err(e) => {
+                self.channels.warn(format!("peer {addr}: cannot start its threads: {e}"));
+                return;
+            }
+        };
+        let mut opening = Vec::new();
+        if extensions {
+            let handshake = ExtendedHandshake {
+                client: Some(format!("mt {}", env!("CARGO_PKG_VERSION"))),
+                reqq: u32::try_from(OUR_REQQ).ok(),
+                listen_port: Some(self.channels.local_addr.port()),
+                your_ip: Some(addr.ip()),
+                ..ExtendedHandshake::default()
+            };
+            opening.push(handshake.to_message());
+        }
+        let have = self.picker.have();
+        if fast && have.is_complete() {
+            opening.push(Message::HaveAll);
+        } else if fast && have.is_empty() {
+            opening.push(Message::HaveNone);
+        } else if !have.is_empty() {
+            opening.push(Message::Bitfield(have.as_bytes().to_vec()));
+        }
+        handle.send(PeerCommand::Send(opening));
+        let pieces = self.picker.have().len();
+        self.peers.insert(key, Peer::new(handle, addr, their_id, fast, outgoing, pieces));
+        self.picker.peer_joined(key);
+        self.book.connected(addr);
+        self.channels.emit(Event::PeerConnected { addr, outgoing });
+    }
+
+    /// Ends a connection and forgets the peer.
+    pub fn drop_peer(&mut self, key: PeerKey, reason: String) {
+        let Some(peer) = self.peers.remove(key) else { return };
+        peer.handle.shut_down();
+        self.picker.peer_left(key);
+        self.book.disconnected(peer.addr, Instant::now());
+        self.choker.forget(key);
+        self.channels.emit(Event::PeerClosed { addr: peer.addr, reason });
+        // Blocks it held are free again: hand them to the others.
+        for other in self.peers.keys() {
+            self.fill_requests(other);
+        }
+    }
+
+    /// Ends a connection and refuses that peer from now on.
+    pub fn ban(&mut self, key: PeerKey, reason: String) {
+        if let Some(peer) = self.peers.get(key) {
+            self.book.ban(peer.addr, peer.peer_id);
+            let addr = peer.addr;
+            self.channels.emit(Event::PeerBanned { addr, reason: reason.clone() });
+        }
+        self.drop_peer(key, format!("banned: {reason}"));
+    }
+}

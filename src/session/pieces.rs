@@ -1,0 +1,180 @@
+//! Blocks that arrive and what becomes of their pieces: stored, hashed, then announced with
+//! `have`, or fetched again and blamed on whoever sent them.
+//!
+//! A block we did not request is dropped; a peer that keeps sending them is dropped. A piece
+//! that fails its hash is fetched again. Blame needs proof: a failed piece with one sender
+//! counts against it; one with several senders is fetched again from a single peer, and when
+//! that passes, the earlier senders not in it are to blame. A peer blamed twice is banned, so
+//! an honest peer that finished a liar's piece never is.
+
+use std::sync::atomic::Ordering;
+
+use super::Event;
+use super::announce::Signal;
+use super::channels::Control;
+use super::messages::DROP_AFTER_STRIKES;
+use super::swarm::Swarm;
+use crate::error::Error;
+use crate::hash::{self, PieceStatus};
+use crate::peer::{PeerCommand, PeerKey};
+use crate::picker::{Block, Received};
+use crate::types::PieceIndex;
+use crate::wire::Message;
+
+/// Hash failures after which a peer is banned.
+const BAN_AFTER_HASH_FAILURES: u32 = 2;
+
+impl Swarm {
+    pub(super) fn on_block(
+        &mut self,
+        key: PeerKey,
+        piece: u32,
+        begin: u32,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let block = Block { piece, begin, length };
+        match self.picker.block_received(key, &block) {
+            Received::Unrequested => {
+                if let Some(peer) = self.peers.get_mut(key) {
+                    peer.strikes += 1;
+                    if peer.strikes >= DROP_AFTER_STRIKES {
+                        self.drop_peer(key, "sent too many blocks we never asked for".into());
+                    }
+                }
+                return Ok(());
+            }
+            Received::Duplicate => return Ok(()),
+            Received::Accepted { piece_complete, cancel } => {
+                let range = self
+                    .config
+                    .metainfo
+                    .layout()
+                    .block_range(PieceIndex(piece), begin, length)
+                    .ok_or(Error::Bug("the picker accepted a block outside its piece"))?;
+                self.disk.storage.write(range.start, data)?;
+                self.channels.counters.downloaded.fetch_add(u64::from(length), Ordering::Relaxed);
+                if let Some(peer) = self.peers.get_mut(key) {
+                    peer.down.add(u64::from(length));
+                    peer.last_block = std::time::Instant::now();
+                }
+                for (other, block) in cancel {
+                    if let Some(peer) = self.peers.get(other) {
+                        peer.handle.send(PeerCommand::Send(vec![Message::Cancel(block)]));
+                    }
+                }
+                if piece_complete {
+                    self.start_hash(piece);
+                }
+            }
+        }
+        self.fill_requests(key);
+        Ok(())
+    }
+
+    fn start_hash(&mut self, piece: u32) {
+        if !self.disk.hashing.insert(piece) {
+            return;
+        }
+        let storage = self.disk.storage.clone();
+        let meta = self.config.metainfo.clone();
+        let control = self.channels.control.clone();
+        rayon::spawn(move || {
+            let index = PieceIndex(piece);
+            let good = match meta.info.pieces.get(index.get()) {
+                Some(expected) => {
+                    hash::verify_piece(&storage, index, expected) == PieceStatus::Good
+                }
+                None => false,
+            };
+            // A verified piece is written back before any peer hears we have it.
+            let flushed = match good {
+                true => storage.flush(meta.layout().piece_range(index)).map_err(|e| e.to_string()),
+                false => Ok(()),
+            };
+            let _ = control.send(Control::Hashed { piece, good, flushed });
+        });
+    }
+
+    pub(super) fn on_hashed(
+        &mut self,
+        piece: u32,
+        good: bool,
+        flushed: Result<(), String>,
+    ) -> Result<(), Error> {
+        self.disk.hashing.remove(&piece);
+        if let Err(reason) = flushed {
+            return Err(Error::Network(format!("cannot write piece {piece} to disk: {reason}")));
+        }
+        if !good {
+            let contributors = self.picker.piece_failed(piece);
+            let addrs =
+                contributors.iter().filter_map(|k| self.peers.get(*k).map(|p| p.addr)).collect();
+            self.channels.emit(Event::PieceFailed { piece, from: addrs });
+            if let [only] = contributors[..] {
+                // One sender: the bad data is certainly its.
+                self.blame(only);
+            } else {
+                // Several senders: fetch it again from one peer. If that fails, the fault is
+                // that peer's; if it passes, the earlier senders not in it are to blame.
+                self.peers.suspects.entry(piece).or_default().extend(contributors);
+                self.picker.require_single_source(piece);
+            }
+            for key in self.peers.keys() {
+                self.fill_requests(key);
+            }
+            return Ok(());
+        }
+        if let Some(earlier) = self.peers.suspects.remove(&piece) {
+            let good = self.picker.contributors(piece);
+            let mut suspects: Vec<PeerKey> =
+                earlier.into_iter().filter(|key| !good.contains(key)).collect();
+            suspects.sort_unstable();
+            suspects.dedup();
+            for key in suspects {
+                self.blame(key);
+            }
+        }
+        for (other, block) in self.picker.piece_verified(piece) {
+            if let Some(peer) = self.peers.get(other) {
+                peer.handle.send(PeerCommand::Send(vec![Message::Cancel(block)]));
+            }
+        }
+        self.channels.counters.left.store(self.picker.missing_bytes(), Ordering::Relaxed);
+        for peer in self.peers.values() {
+            peer.handle.send(PeerCommand::Send(vec![Message::Have { piece }]));
+        }
+        if self.picker.is_complete() {
+            self.on_complete();
+        }
+        Ok(())
+    }
+
+    /// Counts a piece of bad data against a peer; bans it after [`BAN_AFTER_HASH_FAILURES`].
+    fn blame(&mut self, key: PeerKey) {
+        let failures = self.with_peer(key, |p| {
+            p.hash_failures += 1;
+            p.hash_failures
+        });
+        if let Some(n) = failures
+            && n >= BAN_AFTER_HASH_FAILURES
+        {
+            self.ban(key, format!("sent {n} pieces that failed the hash check"));
+        }
+    }
+
+    fn on_complete(&mut self) {
+        let _ = self.disk.storage.flush(0..self.config.metainfo.layout().total_length());
+        self.channels.signal(Signal::Completed);
+        let stats = self.stats();
+        self.channels.emit(Event::Complete(stats));
+        for key in self.peers.keys() {
+            let seed = self.peers.get(key).is_some_and(|p| p.has.is_complete());
+            if seed && self.config.keep_seeding {
+                self.drop_peer(key, "both sides are seeds".into());
+            } else {
+                self.update_interest(key);
+            }
+        }
+    }
+}
