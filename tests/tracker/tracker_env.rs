@@ -50,11 +50,14 @@ pub fn start_tracker(env: &TestEnv) -> TrackerProcess {
     TrackerProcess { http: url("http"), udp: url("udp"), _process: process }
 }
 
-/// Starts `mt seed TORRENT DATA` on loopback and waits until it is serving.
+/// Starts `mt seed TORRENT DATA` on loopback and waits until it is serving and the tracker
+/// has heard of it.
 pub fn start_mt_seed(env: &TestEnv, torrent: &str, data: &str) -> Running {
     let args = ["seed", torrent, data, "--bind", "127.0.0.1", "-p", "0", "--json"];
     let mut seed = Running::spawn(mt_command(env, &args));
     seed.wait_for_event("seeding", LINE_TIMEOUT);
+    // The tracker must know the seed before a downloader asks it for peers.
+    seed.wait_for_event("tracker", LINE_TIMEOUT);
     seed
 }
 
