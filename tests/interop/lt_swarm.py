@@ -1,12 +1,16 @@
 #!/usr/bin/python3
 """A libtorrent peer for mt's swarm tests and benchmarks, on loopback only.
 
-    lt_swarm.py seed|get TORRENT SAVE_PATH [--peer HOST:PORT]... [--timeout SECS]
+    lt_swarm.py seed|get TORRENT SAVE_PATH [--peer HOST:PORT]... [--timeout SECS] [--utp]
 
 Listens on 127.0.0.1 (a free port), with DHT, LSD, UPnP, NAT-PMP and uTP off. Prints one
 JSON object per line: {"event": "listening", "port": N} first, then progress, and for `get`
 {"event": "done", ...} once every piece is verified. A seed runs until killed or until the
 timeout; `get` exits 0 when complete and 1 on timeout.
+
+`--utp` keeps uTP on, as libtorrent's defaults have it (it then dials uTP first and falls back
+to TCP), and prints each peer connection as it is made and ends:
+{"event": "peer_connect"|"peer_disconnected", "socket": "utp"|"tcp", ...}.
 """
 
 import json
@@ -20,10 +24,27 @@ def log(**fields):
     print(json.dumps(fields), flush=True)
 
 
+def log_connection(alert):
+    """Prints a peer connection being made or ended, and over which transport."""
+    fields = {"endpoint": "%s:%d" % alert.endpoint, "message": alert.message()}
+    if isinstance(alert, lt.peer_connect_alert):
+        # libtorrent 2.0's binding does not expose this alert's socket type; its text does.
+        fields["socket"] = "utp" if "utp" in alert.message().lower() else "tcp"
+        log(event="peer_connect", **fields)
+    else:
+        fields["socket"] = "utp" if alert.socket_type == lt.socket_type_t.utp else "tcp"
+        fields["error"] = alert.error.message()
+        log(event="peer_disconnected", **fields)
+
+
 def main(argv):
     mode, torrent, save_path = argv[1], argv[2], argv[3]
-    peers, timeout, i = [], 120.0, 4
+    peers, timeout, utp, i = [], 120.0, False, 4
     while i < len(argv):
+        if argv[i] == "--utp":
+            utp = True
+            i += 1
+            continue
         if argv[i] == "--peer":
             host, port = argv[i + 1].rsplit(":", 1)
             peers.append((host, int(port)))
@@ -37,14 +58,15 @@ def main(argv):
         "enable_lsd": False,
         "enable_upnp": False,
         "enable_natpmp": False,
-        "enable_incoming_utp": False,
-        "enable_outgoing_utp": False,
+        "enable_incoming_utp": utp,
+        "enable_outgoing_utp": utp,
         "allow_multiple_connections_per_ip": True,
         "min_announce_interval": 1,
         "announce_to_all_trackers": True,
         "announce_to_all_tiers": True,
         "alert_mask": lt.alert.category_t.error_notification
-        | lt.alert.category_t.status_notification,
+        | lt.alert.category_t.status_notification
+        | (lt.alert.category_t.connect_notification if utp else 0),
     }
     session = lt.session(settings)
     params = lt.add_torrent_params()
@@ -63,10 +85,14 @@ def main(argv):
     started = time.monotonic()
     last = 0.0
     last_dial = 0.0
+    dialled = False
     while time.monotonic() < deadline:
         status = handle.status()
         for alert in session.pop_alerts():
-            if alert.category() & lt.alert.category_t.error_notification:
+            if isinstance(alert, (lt.peer_connect_alert, lt.peer_disconnected_alert)):
+                log_connection(alert)
+                dialled = True
+            elif alert.category() & lt.alert.category_t.error_notification:
                 log(event="warning", message=alert.message())
         if mode == "get" and status.is_seeding:
             log(event="done", seconds=time.monotonic() - started,
@@ -79,7 +105,9 @@ def main(argv):
                 state=str(status.state), uploaded=status.total_payload_upload)
         # A connect_peer made while the torrent is still starting is dropped: keep asking
         # until a peer is connected, so start-up does not add a second to every transfer.
-        if status.num_peers == 0 and now - last_dial >= 0.1:
+        # With --utp, stop once libtorrent has dialled: asking again would mark the peer as
+        # reachable over uTP again and undo libtorrent's own fallback to TCP.
+        if status.num_peers == 0 and not dialled and now - last_dial >= 0.1:
             last_dial = now
             for peer in peers:
                 handle.connect_peer(peer)

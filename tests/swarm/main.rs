@@ -15,3 +15,4 @@ mod mt_to_mt;
 mod repairing_seed;
 mod simultaneous_connect;
 mod truncated_seed;
+mod utp_refusal;
