@@ -27,7 +27,9 @@
 //! [`types`] → [`bencode`] → [`metainfo`] → [`layout`] → [`storage`] / [`hash`] / [`bitfield`]
 //! → [`wire`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`create`] makes torrents
 //! from files; [`registry`] records same-host peers; [`error`] is the fatal error every command
-//! returns. `unsafe` code lives only in [`storage::mmap`].
+//! returns; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
+//! ([`utp`]) dialers with a reset so they use TCP at once. `unsafe` code lives only in
+//! [`storage::mmap`].
 //!
 //! # Storage choices
 //!
@@ -51,6 +53,8 @@ pub mod session;
 pub mod storage;
 pub mod tracker;
 pub mod types;
+pub mod udp;
+pub mod utp;
 pub mod wire;
 
 pub use error::Error;

@@ -3,6 +3,7 @@
 //! # Threads
 //!
 //! ```text
+//! udp (uTP: reset) ─ listen port, owned alone; turns uTP dialers away at once
 //! listener ──accepted+handshaked──┐
 //! connectors ─connected───────────┤            ┌─→ peer writer threads (uploads read storage)
 //! announcer ──peers from trackers─┼─→ session ─┤
@@ -217,14 +218,14 @@ impl SessionHandle {
 
 /// Binds the listener and starts the session thread.
 pub fn start(config: SessionConfig) -> Result<SessionHandle, Error> {
-    let listener = listen::bind(config.listen, config.next_free_port)?;
+    let (listener, udp) = listen::bind(config.listen, config.next_free_port)?;
     let local_addr = listener.local_addr().map_err(|e| Error::Network(format!("listener: {e}")))?;
     let shutdown = Arc::new(AtomicBool::new(false));
     let (event_tx, events) = crossbeam_channel::unbounded();
     let flag = shutdown.clone();
     let thread = std::thread::Builder::new()
         .name("mt-session".into())
-        .spawn(move || swarm::run(config, listener, event_tx, flag))
+        .spawn(move || swarm::run(config, listener, udp, event_tx, flag))
         .map_err(|e| Error::Network(format!("cannot start the session thread: {e}")))?;
     Ok(SessionHandle { events, local_addr, shutdown, thread: Some(thread) })
 }

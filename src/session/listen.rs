@@ -1,11 +1,14 @@
-//! Making connections: the listening socket, its accept loop, and outgoing connects.
+//! Making connections: the listening sockets, the accept loop, and outgoing connects.
+//!
+//! The listen port is bound for TCP (peer connections) and UDP (where uTP dialers are turned
+//! away, see [`crate::udp`]) together: a port is used only when both are free on it.
 //!
 //! Both sides finish the BEP 3 handshake on their own short-lived thread, then hand the
 //! connection to the session thread over the control channel. The number of handshakes in
 //! flight is capped, so a flood of connections costs bounded threads and memory.
 
 use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -23,20 +26,39 @@ pub const MAX_HANDSHAKES: usize = 64;
 /// Time allowed for a connect plus both handshakes.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Binds `addr`; with `next_free`, a taken port moves on to the next ones.
-pub fn bind(addr: SocketAddr, next_free: bool) -> Result<TcpListener, Error> {
-    let tries = if next_free && addr.port() != 0 { 50 } else { 1 };
+/// Tries for a port free for both TCP and UDP when the port is chosen for us (port 0).
+const ANY_PORT_TRIES: u16 = 20;
+
+/// Binds `addr` for TCP and UDP on the same port; with `next_free`, a port taken for either
+/// moves on to the next ones. Port 0 picks a port free for both.
+pub fn bind(addr: SocketAddr, next_free: bool) -> Result<(TcpListener, UdpSocket), Error> {
+    let tries = if addr.port() == 0 {
+        ANY_PORT_TRIES
+    } else if next_free {
+        50
+    } else {
+        1
+    };
     let mut last = None;
     for offset in 0..tries {
         let mut candidate = addr;
-        candidate.set_port(addr.port().saturating_add(offset));
-        match TcpListener::bind(candidate) {
-            Ok(listener) => return Ok(listener),
+        if addr.port() != 0 {
+            candidate.set_port(addr.port().saturating_add(offset));
+        }
+        match bind_both(candidate) {
+            Ok(pair) => return Ok(pair),
             Err(e) => last = Some(e),
         }
     }
     let reason = last.map_or_else(String::new, |e| crate::error::lower_io(&e));
     Err(Error::Network(format!("cannot listen on {addr}: {reason}")))
+}
+
+/// Binds TCP on `addr`, then UDP on the port TCP got.
+fn bind_both(addr: SocketAddr) -> std::io::Result<(TcpListener, UdpSocket)> {
+    let listener = TcpListener::bind(addr)?;
+    let udp = UdpSocket::bind(listener.local_addr()?)?;
+    Ok((listener, udp))
 }
 
 /// What the connection threads share.

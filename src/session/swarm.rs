@@ -15,7 +15,7 @@
 //! `connections.rs`, peer messages handled in `messages.rs`, blocks and hash results in
 //! `pieces.rs`.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -56,6 +56,7 @@ pub(super) struct Swarm {
 pub fn run(
     config: SessionConfig,
     listener: TcpListener,
+    udp: UdpSocket,
     events: crossbeam_channel::Sender<Event>,
     shutdown: Arc<AtomicBool>,
 ) -> Result<Summary, Error> {
@@ -78,6 +79,8 @@ pub fn run(
         .name("mt-listen".into())
         .spawn(move || listen::accept_loop(listener, accept_dialer))
         .map_err(|e| Error::Network(format!("cannot start the listener: {e}")))?;
+    let udp_thread = crate::udp::spawn(udp, shutdown.clone())
+        .map_err(|e| Error::Network(format!("cannot start the udp listener: {e}")))?;
     let _ = events.send(Event::Listening(local_addr));
     let registration: Option<Registration> = config.registry.as_ref().and_then(|registry| {
         let advertised = advertised_addr(local_addr);
@@ -128,6 +131,7 @@ pub fn run(
         }
     }
     let _ = listener_thread.join();
+    let _ = udp_thread.join();
     drop(registration);
     let flushed = swarm.disk.storage.flush(0..layout.total_length());
     let stats = swarm.stats();
