@@ -35,6 +35,9 @@ pub enum Behaviour {
     /// id. Once that peer has accepted the second connection and has the answer on the first,
     /// the second is closed: what a peer does that keeps the connection it accepted first.
     ConnectsBack,
+    /// Correct blocks; but it announces its pieces three times, as some clients do: first an
+    /// empty bitfield, then one with the even pieces, and only then every piece.
+    AnnouncesThrice,
 }
 
 /// The peer id the fake peer uses on every connection.
@@ -155,6 +158,11 @@ fn serve(stream: TcpStream, torrent: &Torrent) -> Result<(), WireError> {
     } else {
         Message::Bitfield(full_bitfield(torrent.piece_count))
     };
+    if let Behaviour::AnnouncesThrice = torrent.behaviour {
+        write_message(&mut writer, &Message::Bitfield(even_bitfield(torrent.piece_count, false)))?;
+        write_message(&mut writer, &Message::Unchoke)?;
+        write_message(&mut writer, &Message::Bitfield(even_bitfield(torrent.piece_count, true)))?;
+    }
     write_message(&mut writer, &have)?;
     write_message(&mut writer, &Message::Unchoke)?;
     loop {
@@ -213,7 +221,7 @@ fn answer(torrent: &Torrent, block: BlockInfo) -> Option<Vec<u8>> {
         Behaviour::SpoilsFirstBlocks if block.begin != 0 => return None,
         Behaviour::SpoilsFirstBlocks => data.iter_mut().for_each(|byte| *byte ^= 0xff),
         Behaviour::Slow(pause) => std::thread::sleep(pause),
-        Behaviour::ConnectsBack => {}
+        Behaviour::ConnectsBack | Behaviour::AnnouncesThrice => {}
     }
     Some(data)
 }
@@ -226,6 +234,16 @@ fn full_bitfield(pieces: u32) -> Vec<u8> {
         && let Some(last) = bytes.last_mut()
     {
         *last = 0xff << (8 - pieces % 8);
+    }
+    bytes
+}
+
+/// A bitfield of `pieces` bits with the even pieces set when `even`, else none.
+fn even_bitfield(pieces: u32, even: bool) -> Vec<u8> {
+    let pieces = usize::try_from(pieces).expect("fits");
+    let mut bytes = vec![0; pieces.div_ceil(8)];
+    for piece in (0..pieces).filter(|p| even && p % 2 == 0) {
+        bytes[piece / 8] |= 0x80 >> (piece % 8);
     }
     bytes
 }

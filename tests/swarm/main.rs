@@ -9,6 +9,7 @@ mod support;
 mod full_disk;
 mod hostile_peer_slots;
 mod hostile_peers;
+mod later_bitfield;
 mod libtorrent;
 mod lying_peer;
 mod mt_to_mt;
