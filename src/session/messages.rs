@@ -138,13 +138,12 @@ impl Swarm {
         }
     }
 
+    /// The peer's `bitfield`, `have all` or `have none`. A later one replaces what the peer
+    /// said before, as libtorrent accepts: aria2 and others announce again, and a replaced set
+    /// costs us nothing (the picker moves the peer's share of the availability counts). Blocks
+    /// already requested of pieces it no longer claims are answered, rejected or time out.
     fn set_bitfield(&mut self, key: PeerKey, bitfield: Bitfield) {
         let Some(peer) = self.peers.get_mut(key) else { return };
-        if peer.got_bitfield {
-            self.drop_peer(key, "sent a second bitfield".into());
-            return;
-        }
-        peer.got_bitfield = true;
         peer.has = bitfield;
         let has = peer.has.clone();
         if has.is_complete() {

@@ -58,7 +58,6 @@ pub struct Peer {
     /// True when we opened the connection.
     pub outgoing: bool,
     pub has: Bitfield,
-    pub got_bitfield: bool,
     pub am_choking: bool,
     pub am_interested: bool,
     pub peer_choking: bool,
@@ -91,7 +90,6 @@ impl Peer {
             fast,
             outgoing,
             has: Bitfield::new(pieces),
-            got_bitfield: false,
             am_choking: true,
             am_interested: false,
             peer_choking: true,
