@@ -24,8 +24,8 @@
 //!
 //! # Modules, in import order
 //!
-//! [`types`] → [`bencode`] → [`metainfo`] → [`layout`] → [`storage`] / [`hash`] / [`bitfield`]
-//! → [`wire`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`create`] makes torrents
+//! [`types`] → [`bencode`] → [`metainfo`] / [`magnet`] → [`layout`] → [`storage`] /
+//! [`hash`] / [`bitfield`] → [`wire`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`create`] makes torrents
 //! from files; [`registry`] records same-host peers; [`error`] is the fatal error every command
 //! returns; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
 //! ([`utp`]) dialers with a reset so they use TCP at once. `unsafe` code lives only in
@@ -45,6 +45,7 @@ pub mod create;
 pub mod error;
 pub mod hash;
 pub mod layout;
+pub mod magnet;
 pub mod metainfo;
 pub mod peer;
 pub mod picker;

@@ -4,16 +4,17 @@ use std::path::PathBuf;
 
 use argh::FromArgs;
 use mt::Error;
+use mt::magnet::{MagnetError, MagnetLink};
 use mt::metainfo::Metainfo;
 use serde_json::{Value, json};
 
 use super::output::{human_bytes, json_line};
 
-/// Show what a .torrent file holds.
+/// Show what a .torrent file or a magnet link holds.
 #[derive(FromArgs)]
 #[argh(subcommand, name = "show")]
 pub struct ShowArgs {
-    /// the .torrent file
+    /// the .torrent file, or a magnet link (quote it)
     #[argh(positional)]
     torrent: PathBuf,
     /// print one JSON object instead of text
@@ -39,6 +40,9 @@ fn display_path(meta: &Metainfo, path: &[String]) -> String {
 
 /// Runs `mt show`.
 pub fn run(args: ShowArgs) -> Result<i32, Error> {
+    if let Some(text) = args.torrent.to_str().filter(|t| MagnetLink::looks_like(t)) {
+        return show_magnet(&MagnetLink::parse(text).map_err(magnet_error)?, args.json);
+    }
     let meta = Metainfo::load(&args.torrent)?;
     let info = &meta.info;
     if args.json {
@@ -110,4 +114,40 @@ fn print_tree(meta: &Metainfo) {
         println!("  {}{name}  {}", "  ".repeat(folders.len() + 1), human_bytes(file.length));
         previous = folders;
     }
+}
+
+/// The fatal error for a link that cannot be read (exit 2).
+pub fn magnet_error(err: MagnetError) -> Error {
+    Error::Usage(format!("invalid magnet link: {err}"))
+}
+
+/// Prints what a magnet link says.
+fn show_magnet(link: &MagnetLink, json: bool) -> Result<i32, Error> {
+    if json {
+        json_line(&json!({
+            "info_hash": link.info_hash.to_hex(),
+            "name": link.name,
+            "trackers": link.trackers,
+            "peers": link.peers,
+            "web_seeds": link.web_seeds,
+            "magnet": link.to_uri(),
+        }));
+        return Ok(0);
+    }
+    println!("info hash     {}", link.info_hash);
+    println!("name          {}", link.name.as_deref().unwrap_or("(not given)"));
+    if link.trackers.is_empty() {
+        println!("trackers      none");
+    }
+    for url in &link.trackers {
+        println!("tracker       {url}");
+    }
+    for peer in &link.peers {
+        println!("peer          {peer}");
+    }
+    for url in &link.web_seeds {
+        println!("web seed      {url}");
+    }
+    println!("magnet        {}", link.to_uri());
+    Ok(0)
 }

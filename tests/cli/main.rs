@@ -12,4 +12,5 @@ mod hostile_torrents;
 mod libtorrent_reads;
 mod mktorrent;
 mod show;
+mod show_magnet;
 mod verify;
