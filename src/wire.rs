@@ -2,9 +2,10 @@
 //!
 //! This module owns the bytes that travel on a peer connection and nothing else: the 68-byte
 //! [`handshake`], the length-prefixed [`message`] codec, the BEP 10 [`extension`] handshake
-//! payload, and blocking [`framing`] over any `Read`/`Write`. It does no threading, keeps no
-//! per-peer state and never touches files; whether a piece index or block is valid for a
-//! torrent is for the peer layer to decide.
+//! payload with the two extensions we speak over it ([`metadata`]: BEP 9 `ut_metadata`;
+//! [`pex`]: BEP 11 `ut_pex`), and blocking [`framing`] over any `Read`/`Write`. It does no
+//! threading, keeps no per-peer state and never touches files; whether a piece index or block
+//! is valid for a torrent is for the peer layer to decide.
 //!
 //! Invariants every codec keeps:
 //! - encode and decode are matched pairs, and decode never trusts a length it has not checked:
@@ -18,6 +19,8 @@ pub mod extension;
 pub mod framing;
 pub mod handshake;
 pub mod message;
+pub mod metadata;
+pub mod pex;
 
 pub use error::WireError;
 pub use extension::ExtendedHandshake;

@@ -3,7 +3,8 @@
 //! This file owns the keys we read and write: `m` (extension name → the id the sender wants
 //! to receive that extension's messages on; 0 means disabled), `v` (client name and version),
 //! `reqq` (how many outstanding requests the sender will queue), `p` (the sender's listen
-//! port) and `yourip` (the address the sender sees us at, 4 or 16 bytes). Decoding is lenient
+//! port), `metadata_size` (BEP 9: the size of the sender's `info` dictionary) and `yourip`
+//! (the address the sender sees us at, 4 or 16 bytes). Decoding is lenient
 //! the way peers need it to be: unknown keys, and known keys with the wrong type or an
 //! out-of-range value, are ignored. Only a payload that is not a bencoded dictionary is an
 //! error. Which extensions we offer, and what their messages mean, belongs to the peer layer.
@@ -31,6 +32,8 @@ pub struct ExtendedHandshake {
     pub listen_port: Option<u16>,
     /// `yourip`: the receiver's address as the sender sees it.
     pub your_ip: Option<IpAddr>,
+    /// `metadata_size` (BEP 9): bytes of the sender's `info` dictionary, when it has it.
+    pub metadata_size: Option<u64>,
 }
 
 impl ExtendedHandshake {
@@ -52,6 +55,9 @@ impl ExtendedHandshake {
         }
         if let Some(port) = self.listen_port {
             entries.push(("p", Value::Int(i64::from(port))));
+        }
+        if let Some(size) = self.metadata_size.and_then(|n| i64::try_from(n).ok()) {
+            entries.push(("metadata_size", Value::Int(size)));
         }
         match self.your_ip {
             Some(IpAddr::V4(ip)) => entries.push(("yourip", Value::bytes(ip.octets()))),
@@ -95,6 +101,7 @@ impl ExtendedHandshake {
             reqq: int("reqq").and_then(|n| u32::try_from(n).ok()),
             listen_port: int("p").and_then(|n| u16::try_from(n).ok()).filter(|&p| p != 0),
             your_ip: value.get("yourip").and_then(Value::as_bytes).and_then(ip_from_bytes),
+            metadata_size: int("metadata_size").and_then(|n| u64::try_from(n).ok()),
         })
     }
 }
@@ -121,6 +128,7 @@ mod tests {
             reqq: Some(250),
             listen_port: Some(6881),
             your_ip: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))),
+            metadata_size: None,
         }
     }
 
@@ -158,7 +166,7 @@ mod tests {
     #[test]
     fn ignores_unknown_keys_and_wrong_types() {
         let payload: &[u8] = b"d1:ei1e1:md6:ut_pexi300e11:lt_donthavei7e3:badl1:xe8:disabledi0ee\
-            13:metadata_sizei31235e1:pi-1e4:reqq3:abc1:vi5e6:yourip3:abce";
+            13:metadata_sizei-5e1:pi-1e4:reqq3:abc1:vi5e6:yourip3:abce";
         let handshake = ExtendedHandshake::decode(payload).expect("tolerated");
         assert_eq!(
             handshake.extensions,
@@ -168,6 +176,7 @@ mod tests {
         assert_eq!(handshake.reqq, None);
         assert_eq!(handshake.listen_port, None);
         assert_eq!(handshake.your_ip, None);
+        assert_eq!(handshake.metadata_size, None);
     }
 
     #[test]

@@ -203,13 +203,10 @@ pub fn extended_handshake() -> impl Strategy<Value = ExtendedHandshake> {
         option::of(any::<u32>()),
         option::of(1..=u16::MAX),
         option::of(ip()),
+        option::of(0..=u64::try_from(i64::MAX).unwrap_or(u64::MAX)),
     )
-        .prop_map(|(extensions, client, reqq, listen_port, your_ip)| ExtendedHandshake {
-            extensions,
-            client,
-            reqq,
-            listen_port,
-            your_ip,
+        .prop_map(|(extensions, client, reqq, listen_port, your_ip, metadata_size)| {
+            ExtendedHandshake { extensions, client, reqq, listen_port, your_ip, metadata_size }
         })
 }
 
