@@ -51,6 +51,7 @@ trap 'exit 130' INT TERM
 
 NAME=$(basename "$DATA")
 mkdir -p "$WORK/seed" "$WORK/seed-runtime" "$WORK/get-runtime"
+chmod 700 "$WORK/seed-runtime" "$WORK/get-runtime"
 ln "$DATA" "$WORK/seed/$NAME" 2> /dev/null || cp "$DATA" "$WORK/seed/$NAME"
 TORRENT=$WORK/bench.torrent
 "$MT" create -p 256K "$WORK/seed/$NAME" "$TORRENT" > /dev/null

@@ -3,17 +3,49 @@
 //! Each running `mt seed` or `mt get` writes one small file `<info-hash>.<pid>` holding its
 //! listen address into a per-user runtime folder (`$XDG_RUNTIME_DIR/mt`, else
 //! `/tmp/mt-<uid>`), and removes it on exit. Another `mt` on the same host reads the folder to
-//! find peers for a torrent without any tracker; nothing leaves the machine. Entries are
-//! written atomically (temporary file, fsync, rename), so a reader never sees half an entry,
-//! and an entry whose process is gone (killed with `kill -9`) is ignored and cleaned up.
+//! find peers for a torrent without any tracker; nothing leaves the machine.
+//!
+//! Invariants, because the folder may sit in a shared `/tmp`:
+//! - the folder is used only when it is a real folder (not a symlink), owned by this process's
+//!   uid, with mode 0700; [`Registry::check`] says why otherwise, and every operation refuses;
+//! - an entry is written under an unpredictable temporary name opened with
+//!   `O_CREAT|O_EXCL|O_NOFOLLOW` and mode 0600, fsynced, then renamed into place, so a reader
+//!   never sees half an entry and no planted symlink is ever written through;
+//! - an entry is read only when it is a regular file of ours (opened with `O_NOFOLLOW`), at most
+//!   [`MAX_ENTRY_BYTES`] long, naming a live process of ours and holding exactly one address
+//!   with a port; anything else is ignored, and an entry whose process is gone is removed.
 
 use std::fs;
-use std::io::Write;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::types::InfoHash;
+
+/// The longest entry read; an address with brackets, scope and port fits in 64 bytes.
+pub const MAX_ENTRY_BYTES: u64 = 128;
+
+/// The most addresses one lookup returns.
+const MAX_FOUND: usize = 256;
+
+/// Why the registry folder is not used.
+#[derive(Debug)]
+pub struct RegistryError {
+    /// The folder.
+    pub dir: PathBuf,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl std::fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "same-host registry {}: {}", self.dir.display(), self.reason)
+    }
+}
+
+impl std::error::Error for RegistryError {}
 
 /// The registry folder.
 #[derive(Clone, Debug)]
@@ -26,17 +58,18 @@ impl Registry {
     /// This user's registry: `MT_RUNTIME_DIR` when set (tests use it), else
     /// `$XDG_RUNTIME_DIR/mt`, else `/tmp/mt-<uid>`.
     pub fn for_user() -> Registry {
+        let uid = current_uid().unwrap_or(u32::MAX);
         let dir = match (std::env::var_os("MT_RUNTIME_DIR"), std::env::var_os("XDG_RUNTIME_DIR")) {
             (Some(dir), _) => PathBuf::from(dir),
             (None, Some(dir)) if Path::new(&dir).is_dir() => PathBuf::from(dir).join("mt"),
-            _ => std::env::temp_dir().join(format!("mt-{}", current_uid())),
+            _ => std::env::temp_dir().join(format!("mt-{uid}")),
         };
-        Registry { dir, uid: current_uid() }
+        Registry { dir, uid }
     }
 
     /// A registry in `dir`.
     pub fn at(dir: &Path) -> Registry {
-        Registry { dir: dir.to_path_buf(), uid: current_uid() }
+        Registry { dir: dir.to_path_buf(), uid: current_uid().unwrap_or(u32::MAX) }
     }
 
     /// A registry in `dir` for a process running as `uid`.
@@ -45,44 +78,140 @@ impl Registry {
         Registry { dir: dir.to_path_buf(), uid }
     }
 
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates the folder (mode 0700) when it is missing, then checks that it is a real
+    /// folder, ours, that nobody else may enter. Callers warn and go on without the registry
+    /// when this fails.
+    pub fn check(&self) -> Result<(), RegistryError> {
+        let refuse = |reason: String| RegistryError { dir: self.dir.clone(), reason };
+        if self.uid == u32::MAX {
+            return Err(refuse("cannot tell which user this process runs as".into()));
+        }
+        if fs::symlink_metadata(&self.dir).is_err() {
+            if let Some(parent) = self.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|e| {
+                    refuse(format!("cannot create: {}", crate::error::lower_io(&e)))
+                })?;
+            }
+            // Not recursive: if someone else made it meanwhile, the checks below see theirs.
+            let _ = fs::DirBuilder::new().mode(0o700).create(&self.dir);
+        }
+        let meta = fs::symlink_metadata(&self.dir)
+            .map_err(|e| refuse(format!("cannot read: {}", crate::error::lower_io(&e))))?;
+        if meta.file_type().is_symlink() {
+            return Err(refuse("is a symlink, not a folder".into()));
+        }
+        if !meta.is_dir() {
+            return Err(refuse("is not a folder".into()));
+        }
+        if meta.uid() != self.uid {
+            return Err(refuse(format!("is owned by uid {}, not by uid {}", meta.uid(), self.uid)));
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(refuse(format!("has mode {mode:04o}; only its owner may use it (0700)")));
+        }
+        Ok(())
+    }
+
     /// Records `addr` as a peer for `info_hash`. Failure only costs discovery, so the
     /// caller may treat it as a warning.
-    pub fn register(&self, info_hash: InfoHash, addr: SocketAddr) -> std::io::Result<Registration> {
-        let dir = &self.dir;
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    pub fn register(&self, info_hash: InfoHash, addr: SocketAddr) -> io::Result<Registration> {
+        self.check().map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e))?;
         let name = format!("{}.{}", info_hash.to_hex(), std::process::id());
-        let path = dir.join(&name);
-        let temp = dir.join(format!(".{name}.tmp"));
-        let mut file = fs::File::create(&temp)?;
-        writeln!(file, "{addr}")?;
-        file.sync_all()?;
-        fs::rename(&temp, &path)?;
+        let path = self.dir.join(&name);
+        let (temp, mut file) = self.create_temporary(&name)?;
+        let written = writeln!(file, "{addr}").and_then(|()| file.sync_all());
+        let renamed = written.and_then(|()| fs::rename(&temp, &path));
+        if let Err(err) = renamed {
+            let _ = fs::remove_file(&temp);
+            return Err(err);
+        }
         Ok(Registration { path })
     }
 
-    /// Listen addresses recorded for `info_hash` by other live processes.
+    /// Opens a new file under an unpredictable name that did not exist (never through a
+    /// symlink), readable by us only.
+    fn create_temporary(&self, name: &str) -> io::Result<(PathBuf, fs::File)> {
+        let mut last = io::Error::other("no temporary name was free");
+        for _ in 0..16 {
+            let temp = self.dir.join(format!(".{name}.{:016x}.tmp", unpredictable()));
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&temp)
+            {
+                Ok(file) => return Ok((temp, file)),
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => last = err,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(last)
+    }
+
+    /// Listen addresses recorded for `info_hash` by other live processes of ours.
     pub fn lookup(&self, info_hash: InfoHash) -> Vec<SocketAddr> {
+        if self.check().is_err() {
+            return Vec::new();
+        }
         let Ok(entries) = fs::read_dir(&self.dir) else { return Vec::new() };
         let prefix = format!("{}.", info_hash.to_hex());
         let own = std::process::id();
         let mut found = Vec::new();
         for entry in entries.flatten() {
+            if found.len() >= MAX_FOUND {
+                break;
+            }
             let name = entry.file_name();
             let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+            if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
             let Ok(pid) = pid.parse::<u32>() else { continue };
             if pid == own {
                 continue;
             }
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = fs::remove_file(entry.path());
-                continue;
+            match fs::metadata(format!("/proc/{pid}")) {
+                Err(_) => {
+                    let _ = fs::remove_file(entry.path());
+                    continue;
+                }
+                Ok(process) if process.uid() != self.uid => continue,
+                Ok(_) => {}
             }
-            let text = fs::read_to_string(entry.path()).unwrap_or_default();
-            if let Ok(addr) = text.trim().parse() {
+            if let Some(addr) = self.read_entry(&entry.path()) {
                 found.push(addr);
             }
         }
         found
+    }
+
+    /// The one address in an entry that passes every check in the module docs.
+    fn read_entry(&self, path: &Path) -> Option<SocketAddr> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.uid() != self.uid || meta.len() > MAX_ENTRY_BYTES {
+            return None;
+        }
+        let mut text = String::new();
+        file.take(MAX_ENTRY_BYTES + 1).read_to_string(&mut text).ok()?;
+        if u64::try_from(text.len()).ok()? > MAX_ENTRY_BYTES {
+            return None;
+        }
+        let line = text.strip_suffix('\n').unwrap_or(&text);
+        let addr: SocketAddr = line.parse().ok()?;
+        let usable = addr.port() != 0 && !addr.ip().is_unspecified() && !addr.ip().is_multicast();
+        usable.then_some(addr)
     }
 }
 
@@ -97,8 +226,17 @@ impl Drop for Registration {
     }
 }
 
-fn current_uid() -> u32 {
-    fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+/// The uid this process runs as (the owner of its `/proc` folder), if it can be told.
+fn current_uid() -> Option<u32> {
+    fs::metadata("/proc/self").map(|m| m.uid()).ok()
+}
+
+/// 64 bits nobody else can guess: the standard library seeds `RandomState` from the
+/// operating system's random source.
+fn unpredictable() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -188,7 +326,7 @@ mod tests {
         fs::write(live.entry(&dir), "127.0.0.1:7001\n").expect("write entry");
         // The folder belongs to the uid running this test; a process of another uid must
         // not use it.
-        let other = current_uid().wrapping_add(1);
+        let other = current_uid().expect("uid").wrapping_add(1);
         let registry = Registry::at_for_uid(&dir, other);
         assert!(registry.register(HASH, addr()).is_err());
         assert!(registry.lookup(HASH).is_empty());

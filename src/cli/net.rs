@@ -51,6 +51,14 @@ impl NetOptions {
         sequential: bool,
         timeout: Option<Duration>,
     ) -> Result<SessionHandle, Error> {
+        let registry = Registry::for_user();
+        let registry = match registry.check() {
+            Ok(()) => Some(registry),
+            Err(err) => {
+                eprintln!("mt: warning: {err}; same-host discovery is off");
+                None
+            }
+        };
         session::start(SessionConfig {
             metainfo: meta.clone(),
             storage: Arc::new(prepared.storage),
@@ -62,7 +70,7 @@ impl NetOptions {
             sequential,
             upload_slots: self.upload_slots,
             timeout,
-            registry: Some(Registry::for_user()),
+            registry,
             use_trackers: true,
             peer_id: PeerId::generate(),
         })

@@ -33,11 +33,11 @@ pub fn mt_command(env: &TestEnv, args: &[&str]) -> Command {
     command
 }
 
-/// A new, empty folder inside `env` for one process's same-host registry.
+/// A new folder (not yet created) inside `env` for one process's same-host registry.
 fn fresh_runtime_dir(env: &TestEnv) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir = env.path(&format!("runtime-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
-    std::fs::create_dir_all(&dir).expect("create a runtime folder");
+    // `mt` creates it with mode 0700; a folder others may enter would be refused.
     dir
 }
 
