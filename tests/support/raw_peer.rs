@@ -112,6 +112,35 @@ impl RawPeer {
         }
     }
 
+    /// The next message, or `None` when nothing arrived within one short read slice.
+    pub fn next_message(&mut self) -> Result<Option<Message>, String> {
+        match self.reader.read_message() {
+            Ok(message) => Ok(Some(message)),
+            Err(WireError::UnknownMessage { .. }) => Ok(None),
+            Err(WireError::Io(e)) if is_timeout(&e) => Ok(None),
+            Err(e) => Err(format!("connection ended: {e}")),
+        }
+    }
+
+    /// Reads every message until none has arrived for `quiet` (or `limit` has passed), and
+    /// returns them in order.
+    pub fn read_until_quiet(
+        &mut self,
+        quiet: Duration,
+        limit: Duration,
+    ) -> Result<Vec<Message>, String> {
+        let deadline = Instant::now() + limit;
+        let mut last = Instant::now();
+        let mut messages = Vec::new();
+        while Instant::now() < deadline && last.elapsed() < quiet {
+            if let Some(message) = self.next_message()? {
+                messages.push(message);
+                last = Instant::now();
+            }
+        }
+        Ok(messages)
+    }
+
     /// Reads and discards whatever arrives until the other side closes or resets the
     /// connection; `Err` if it is still open after `limit`.
     pub fn wait_closed(&mut self, limit: Duration) -> Result<Ending, String> {

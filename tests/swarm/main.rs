@@ -16,4 +16,5 @@ mod mt_to_mt;
 mod repairing_seed;
 mod simultaneous_connect;
 mod truncated_seed;
+mod upload_accounting;
 mod utp_refusal;
