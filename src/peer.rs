@@ -7,6 +7,10 @@
 //! channel to the session is bounded, so a session that falls behind slows the peer down
 //! through TCP instead of buffering without limit.
 //!
+//! The writer counts a block as uploaded once the socket has taken all of it, in the
+//! connection's [`Link`] and in the session-wide total it is given; cancelled, dropped and
+//! failed uploads never count.
+//!
 //! Errors here end this one connection ([`PeerError`]); they have no `From` into the fatal
 //! [`crate::Error`].
 
@@ -18,6 +22,7 @@ use std::fmt;
 use std::io;
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -35,6 +40,13 @@ pub struct PeerOptions {
     /// Most uploads queued for the peer at once; requests beyond this are dropped. The
     /// session advertises it as our BEP 10 `reqq`.
     pub max_queued_uploads: usize,
+}
+
+/// What a connection's writer thread and the session share without a message.
+#[derive(Debug, Default)]
+pub struct Link {
+    /// Payload bytes of `piece` messages the socket took on this connection.
+    sent: AtomicU64,
 }
 
 /// What a peer connection reports to the session.
@@ -98,12 +110,23 @@ pub struct PeerHandle {
     pub commands: Sender<PeerCommand>,
     /// A clone of the socket, to unblock the reader on shutdown.
     stream: TcpStream,
+    link: Arc<Link>,
+    /// The part of `link.sent` already taken by [`PeerHandle::take_sent`].
+    sent_taken: u64,
 }
 
 impl PeerHandle {
     /// Queues a command; a closed connection ignores it (its reader reports the close).
     pub fn send(&self, command: PeerCommand) {
         let _ = self.commands.send(command);
+    }
+
+    /// Payload bytes the socket took since the last call.
+    pub fn take_sent(&mut self) -> u64 {
+        let sent = self.link.sent.load(Ordering::Relaxed);
+        let new = sent.saturating_sub(self.sent_taken);
+        self.sent_taken = sent;
+        new
     }
 
     /// Closes the socket in both directions, which ends both threads promptly.
@@ -114,24 +137,29 @@ impl PeerHandle {
 }
 
 /// Starts the reader and writer threads of a connection that has finished its handshake.
+/// Bytes of blocks sent are added to `sent_total` as the socket takes them.
 pub fn start(
     connected: Connected,
     key: PeerKey,
     storage: Arc<Storage>,
     events: Sender<(PeerKey, PeerEvent)>,
     options: PeerOptions,
+    sent_total: Arc<AtomicU64>,
 ) -> io::Result<PeerHandle> {
     let Connected { reader, addr, .. } = connected;
     let stream = reader.get_ref().try_clone()?;
     let write_stream = reader.get_ref().try_clone()?;
     let (commands, command_rx): (Sender<PeerCommand>, Receiver<PeerCommand>) =
         crossbeam_channel::unbounded();
+    let link = Arc::new(Link::default());
     let reader_events = events.clone();
     std::thread::Builder::new()
         .name(format!("mt-peer-read-{addr}"))
         .spawn(move || reader::run(reader, key, reader_events))?;
+    let channels =
+        writer::Channels { commands: command_rx, events, link: link.clone(), sent_total };
     std::thread::Builder::new()
         .name(format!("mt-peer-write-{addr}"))
-        .spawn(move || writer::run(write_stream, key, storage, command_rx, events, options))?;
-    Ok(PeerHandle { commands, stream })
+        .spawn(move || writer::run(write_stream, key, storage, options, channels))?;
+    Ok(PeerHandle { commands, stream, link, sent_taken: 0 })
 }

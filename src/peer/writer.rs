@@ -1,18 +1,26 @@
 //! The writer thread: session commands → socket bytes, including uploads read from storage.
 //!
-//! Uploads wait in a queue so a later `cancel` can still remove them. Output goes through a
-//! buffer that is flushed whenever no more work is waiting, so bursts of small messages
-//! become few system calls. A keep-alive is sent after [`KEEP_ALIVE`] without traffic.
+//! Uploads wait in a queue so a later `cancel` or `choke` can still remove them. Output goes
+//! through a buffer that is flushed whenever no more work is waiting, so bursts of small
+//! messages become few system calls. A keep-alive is sent after [`KEEP_ALIVE`] without
+//! traffic.
+//!
+//! # What counts as uploaded
+//!
+//! A block counts once the socket has taken every byte of its `piece` message, not when it
+//! is queued or buffered: the socket is wrapped in a counter of the bytes the kernel
+//! accepted, and each `piece` message waits in `in_transit` until that count passes its end.
 
 use std::collections::VecDeque;
 use std::io::{BufWriter, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::{PeerCommand, PeerEvent, PeerKey, PeerOptions};
+use super::{Link, PeerCommand, PeerEvent, PeerKey, PeerOptions};
 use crate::storage::Storage;
 use crate::types::PieceIndex;
 use crate::wire::{BlockInfo, Message, write_message, write_piece};
@@ -23,67 +31,141 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(60);
 /// Time a single socket write may block before the peer counts as stalled.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A socket that counts the bytes the kernel took.
+struct Counting {
+    stream: TcpStream,
+    written: u64,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.stream.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// Where a connection's writer thread gets its work and reports what it did.
+pub(super) struct Channels {
+    pub commands: Receiver<PeerCommand>,
+    pub events: Sender<(PeerKey, PeerEvent)>,
+    pub link: Arc<Link>,
+    /// Payload bytes sent over every connection of the session.
+    pub sent_total: Arc<AtomicU64>,
+}
+
+struct Writer {
+    out: BufWriter<Counting>,
+    key: PeerKey,
+    storage: Arc<Storage>,
+    options: PeerOptions,
+    channels: Channels,
+    uploads: VecDeque<BlockInfo>,
+    /// Piece messages written but not yet all taken by the socket: (stream offset of their
+    /// end, payload bytes).
+    in_transit: VecDeque<(u64, u64)>,
+    block: Vec<u8>,
+}
+
 pub(super) fn run(
     stream: TcpStream,
     key: PeerKey,
     storage: Arc<Storage>,
-    commands: Receiver<PeerCommand>,
-    events: Sender<(PeerKey, PeerEvent)>,
     options: PeerOptions,
+    channels: Channels,
 ) {
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let shutdown = stream.try_clone();
-    let mut out = BufWriter::with_capacity(256 << 10, stream);
-    let mut uploads: VecDeque<BlockInfo> = VecDeque::new();
-    let mut block = Vec::new();
-    let result: std::io::Result<()> = (|| {
+    let mut writer = Writer {
+        out: BufWriter::with_capacity(256 << 10, Counting { stream, written: 0 }),
+        key,
+        storage,
+        options,
+        channels,
+        uploads: VecDeque::new(),
+        in_transit: VecDeque::new(),
+        block: Vec::new(),
+    };
+    if writer.run().is_err() {
+        // The reader sees the same broken socket and reports the close.
+        if let Ok(stream) = shutdown {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Writer {
+    fn run(&mut self) -> std::io::Result<()> {
         loop {
             // Take every waiting command before doing slow work.
-            let next = if uploads.is_empty() {
-                out.flush()?;
-                match commands.recv_timeout(KEEP_ALIVE) {
+            let next = if self.uploads.is_empty() {
+                self.flush()?;
+                match self.channels.commands.recv_timeout(KEEP_ALIVE) {
                     Ok(command) => Some(command),
                     Err(RecvTimeoutError::Timeout) => {
-                        write_message(&mut out, &Message::KeepAlive)?;
+                        write_message(&mut self.out, &Message::KeepAlive)?;
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 }
             } else {
-                commands.try_recv().ok()
+                self.channels.commands.try_recv().ok()
             };
             match next {
                 Some(PeerCommand::Send(messages)) => {
                     for message in &messages {
-                        write_message(&mut out, message)?;
+                        write_message(&mut self.out, message)?;
+                    }
+                    self.settle();
+                }
+                Some(PeerCommand::Upload(info)) => {
+                    // Past the queue limit we advertised, a request is dropped.
+                    if self.uploads.len() < self.options.max_queued_uploads {
+                        self.uploads.push_back(info);
                     }
                 }
-                Some(PeerCommand::Upload(info)) if uploads.len() < options.max_queued_uploads => {
-                    uploads.push_back(info);
-                }
-                Some(PeerCommand::Upload(_)) => {} // past the queue limit we advertised
-                Some(PeerCommand::Cancel(info)) => uploads.retain(|queued| *queued != info),
-                Some(PeerCommand::Close) => {
-                    out.flush()?;
-                    return Ok(());
-                }
-                None => {
-                    if let Some(info) = uploads.pop_front() {
-                        if let Err(reason) = read_block(&storage, info, &mut block) {
-                            let failed = PeerEvent::StorageFailed { block: info, reason };
-                            let _ = events.send((key, failed));
-                            continue;
-                        }
-                        write_piece(&mut out, info.piece, info.begin, &block)?;
-                    }
-                }
+                Some(PeerCommand::Cancel(info)) => self.uploads.retain(|queued| *queued != info),
+                Some(PeerCommand::Close) => return self.flush(),
+                None => self.upload_next()?,
             }
         }
-    })();
-    if result.is_err() {
-        // The reader sees the same broken socket and reports the close.
-        if let Ok(stream) = shutdown {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Reads and sends the first queued upload.
+    fn upload_next(&mut self) -> std::io::Result<()> {
+        let Some(info) = self.uploads.pop_front() else { return Ok(()) };
+        if let Err(reason) = read_block(&self.storage, info, &mut self.block) {
+            let failed = PeerEvent::StorageFailed { block: info, reason };
+            let _ = self.channels.events.send((self.key, failed));
+            return Ok(());
+        }
+        write_piece(&mut self.out, info.piece, info.begin, &self.block)?;
+        let end = self.out.get_ref().written + self.out.buffer().len() as u64;
+        self.in_transit.push_back((end, u64::from(info.length)));
+        self.settle();
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        self.settle();
+        Ok(())
+    }
+
+    /// Counts the blocks whose `piece` message the socket has taken entirely.
+    fn settle(&mut self) {
+        let written = self.out.get_ref().written;
+        while let Some(&(end, bytes)) = self.in_transit.front() {
+            if end > written {
+                break;
+            }
+            self.in_transit.pop_front();
+            self.channels.link.sent.fetch_add(bytes, Ordering::Relaxed);
+            self.channels.sent_total.fetch_add(bytes, Ordering::Relaxed);
         }
     }
 }

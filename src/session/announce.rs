@@ -30,8 +30,8 @@ const LONELY_INTERVAL: Duration = Duration::from_secs(15);
 /// Transfer figures the session updates and the announcer reads.
 #[derive(Default)]
 pub struct Counters {
-    /// Payload bytes sent.
-    pub uploaded: AtomicU64,
+    /// Payload bytes sent: the peer writer threads add each block once the socket took it.
+    pub uploaded: Arc<AtomicU64>,
     /// Payload bytes received.
     pub downloaded: AtomicU64,
     /// Bytes still missing.

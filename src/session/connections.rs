@@ -83,7 +83,8 @@ impl Swarm {
         let storage = self.disk.storage.clone();
         let options = PeerOptions { max_queued_uploads: OUR_REQQ };
         let events = self.channels.peer_events.clone();
-        let handle = match peer::start(connected, key, storage, events, options) {
+        let sent_total = self.channels.counters.uploaded.clone();
+        let handle = match peer::start(connected, key, storage, events, options, sent_total) {
             Ok(handle) => handle,
             Err(e) => {
                 self.channels.warn(format!("peer {addr}: cannot start its threads: {e}"));

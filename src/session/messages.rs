@@ -5,8 +5,6 @@
 //! Nothing a peer sends is trusted: piece indexes, bitfield size and spare bits, and block
 //! bounds are checked against the torrent; a protocol violation ends that peer only.
 
-use std::sync::atomic::Ordering;
-
 use super::Event;
 use super::address_book::PeerSource;
 use super::peers::Peer;
@@ -236,8 +234,6 @@ impl Swarm {
             }
             return;
         }
-        peer.up.add(u64::from(info.length));
-        self.channels.counters.uploaded.fetch_add(u64::from(info.length), Ordering::Relaxed);
         peer.handle.send(PeerCommand::Upload(info));
     }
 }

@@ -103,6 +103,13 @@ impl Peer {
         }
     }
 
+    /// Closes the current second of both rates; what we sent is what the socket took.
+    pub fn tick_rates(&mut self) {
+        self.up.add(self.handle.take_sent());
+        self.up.tick();
+        self.down.tick();
+    }
+
     /// How many requests to keep in flight: about half a second of its rate in blocks,
     /// within [`START_DEPTH`]..=[`MAX_DEPTH`] and the peer's own queue limit.
     pub fn target_depth(&self) -> usize {

@@ -46,8 +46,7 @@ impl Swarm {
         }
         self.timers.last_second = now;
         for (_, peer) in self.peers.iter_mut() {
-            peer.down.tick();
-            peer.up.tick();
+            peer.tick_rates();
         }
         self.check_stalls(now);
         if self.choker.due(now) {
