@@ -12,5 +12,6 @@ mod hostile_torrents;
 mod libtorrent_reads;
 mod mktorrent;
 mod show;
+mod show_date;
 mod show_magnet;
 mod verify;
