@@ -8,6 +8,7 @@ use argh::FromArgs;
 use mt::Error;
 
 mod create;
+mod date;
 mod get;
 mod net;
 mod output;

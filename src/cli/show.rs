@@ -88,7 +88,7 @@ pub fn run(args: ShowArgs) -> Result<i32, Error> {
         println!("created by    {by}");
     }
     if let Some(date) = meta.creation_date {
-        println!("created       {} (unix time)", date);
+        println!("created       {}", super::date::utc_text(date));
     }
     println!("magnet        {}", meta.magnet());
     println!("files");
