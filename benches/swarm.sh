@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Swarm benchmark: one seed and one downloader on loopback, one 512 MiB random file with a
 # warm page cache, 256 KiB pieces. Pairings: mt -> mt (mmap and pread on both sides),
-# libtorrent -> libtorrent, libtorrent -> mt, mt -> libtorrent. Best of 3 runs each.
+# libtorrent -> libtorrent, libtorrent -> mt, mt -> libtorrent (over TCP, and with libtorrent's
+# uTP on, its default: it dials uTP first and must fall back to TCP). Best of 3 runs each.
 #
 # Each run is timed from the downloader's start to its exit, with the seed already running and
 # its data verified. The download is compared with the original after each run (not timed)
@@ -99,7 +100,8 @@ failed() {
 
 names=() bests=() seconds=() speeds=() privates=() rsss=()
 
-# measure NAME KIND [IO]: best of $RUNS downloads (KIND mt or lt) from the running seed.
+# measure NAME KIND [IO]: best of $RUNS downloads (KIND mt, lt, or lt-utp for libtorrent with
+# uTP on) from the running seed.
 measure() {
     local name=$1 kind=$2 io=${3:-} best="" rss="" private="" out start end t
     echo "timing $name..."
@@ -114,8 +116,10 @@ measure() {
                 --peer "$SEED_ADDR" --timeout "$LIMIT" --json > "$WORK/get.log" 2>&1 \
                 || failed "$name" || return 1
         else
+            local utp=()
+            [ "$kind" = lt-utp ] && utp=(--utp)
             /usr/bin/time -f %M -o "$WORK/rss" "$PY" "$LT" get "$TORRENT" "$out" \
-                --peer "$SEED_ADDR" --timeout "$LIMIT" > "$WORK/get.log" 2>&1 \
+                --peer "$SEED_ADDR" --timeout "$LIMIT" "${utp[@]}" > "$WORK/get.log" 2>&1 \
                 || failed "$name" || return 1
         fi
         end=$(date +%s%N)
@@ -147,6 +151,7 @@ start_mt_seed mmap
 measure "mt seed -> mt get (mmap)" mt mmap
 if [ "$have_lt" = 1 ]; then
     measure "mt seed -> libtorrent" lt
+    measure "mt seed -> libtorrent (utp on)" lt-utp
 fi
 stop_seed
 start_mt_seed pread
@@ -158,10 +163,10 @@ for i in "${!names[@]}"; do
     [ "${names[$i]}" = "libtorrent -> libtorrent" ] && reference=${bests[$i]}
 done
 echo
-printf '%-28s %8s %7s %9s %12s %10s\n' pairing "best s" MiB/s "vs lt->lt" "mt private" "peak rss"
+printf '%-31s %8s %7s %9s %12s %10s\n' pairing "best s" MiB/s "vs lt->lt" "mt private" "peak rss"
 for i in "${!names[@]}"; do
     ratio=-
     [ -n "$reference" ] && ratio=$(awk -v a="${bests[$i]}" -v b="$reference" 'BEGIN { printf "%.2f", b / a }')
-    printf '%-28s %8s %7s %9s %12s %10s\n' "${names[$i]}" "${seconds[$i]}" "${speeds[$i]}" "$ratio" \
+    printf '%-31s %8s %7s %9s %12s %10s\n' "${names[$i]}" "${seconds[$i]}" "${speeds[$i]}" "$ratio" \
         "${privates[$i]:--}" "${rsss[$i]}"
 done
