@@ -1,0 +1,92 @@
+//! BEP 6, the fast extension, between `mt` and scripted peers: every request gets exactly one
+//! answer, a block or `reject`, even when it is cancelled or overflows the upload queue.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::common::TestEnv;
+use crate::common::swarm::Seed;
+use crate::support::raw_peer::{RawPeer, peer_id};
+use mt::metainfo::Metainfo;
+use mt::types::InfoHash;
+use mt::wire::{BlockInfo, Message};
+
+/// 2 MiB and a bit in 32 KiB pieces: 65 pieces.
+const LEN: usize = 2 * 1024 * 1024 + 777;
+const PIECE: u32 = 32 * 1024;
+const PIECES: u32 = 65;
+const BLOCK: u32 = 16 * 1024;
+
+/// Writes `video.bin` and its torrent; returns the info hash.
+fn write_torrent(env: &TestEnv) -> InfoHash {
+    env.write_generated("video.bin", LEN, 66);
+    env.run(&["create", "-p", "32K", "video.bin"]).expect_code(0);
+    let meta = Metainfo::load(&env.path("video.bin.torrent")).expect("the torrent loads");
+    assert_eq!(meta.layout().piece_count(), PIECES);
+    meta.info_hash
+}
+
+fn handshaken(seed: &Seed, info_hash: InfoHash, n: u32) -> RawPeer {
+    let mut peer = RawPeer::connect(&seed.addr).expect("connect to the seed");
+    let theirs = peer.handshake(info_hash, peer_id(n)).expect("the seed answers");
+    assert!(theirs.supports_fast(), "mt offers the fast extension");
+    peer
+}
+
+fn send_all(peer: &mut RawPeer, messages: impl Iterator<Item = Message>) {
+    let mut bytes = Vec::new();
+    for message in messages {
+        message.encode_into(&mut bytes);
+    }
+    peer.send(&bytes).expect("send the messages");
+}
+
+#[test]
+fn every_request_gets_exactly_one_answer_even_when_cancelled_or_past_the_queue() {
+    // More than the 2048 uploads the seed queues per peer, most cancelled before they leave.
+    const REQUESTS: u32 = 2300;
+    let env = TestEnv::new();
+    let info_hash = write_torrent(&env);
+    let seed = env.seed("video.bin.torrent", "video.bin", &[]);
+    let mut peer = handshaken(&seed, info_hash, 1);
+    peer.send_message(&Message::Interested).expect("send interested");
+    peer.wait_for_message(Duration::from_secs(15), |m| *m == Message::Unchoke)
+        .expect("the seed unchokes an interested peer");
+    let per_piece = PIECE / BLOCK;
+    let blocks: Vec<BlockInfo> = (0..REQUESTS)
+        .map(|i| {
+            let n = i % ((PIECES - 1) * per_piece);
+            BlockInfo { piece: n / per_piece, begin: n % per_piece * BLOCK, length: BLOCK }
+        })
+        .collect();
+    send_all(&mut peer, blocks.iter().map(|b| Message::Request(*b)));
+    std::thread::sleep(Duration::from_millis(1500));
+    send_all(&mut peer, blocks.iter().map(|b| Message::Cancel(*b)));
+    let answers = peer
+        .read_until_quiet(Duration::from_secs(2), Duration::from_secs(60))
+        .expect("read the answers");
+    let mut open: HashMap<BlockInfo, i64> = HashMap::new();
+    for block in &blocks {
+        *open.entry(*block).or_default() += 1;
+    }
+    let (mut pieces, mut rejects) = (0, 0);
+    for answer in &answers {
+        let block = match answer {
+            Message::Piece { piece, begin, data } => {
+                pieces += 1;
+                let length = u32::try_from(data.len()).expect("fits");
+                BlockInfo { piece: *piece, begin: *begin, length }
+            }
+            Message::Reject(block) => {
+                rejects += 1;
+                *block
+            }
+            _ => continue,
+        };
+        *open.entry(block).or_default() -= 1;
+    }
+    eprintln!("{REQUESTS} requests: {pieces} blocks, {rejects} rejects");
+    assert!(rejects > 0, "cancelled and overflowing requests are rejected");
+    let wrong: Vec<_> = open.iter().filter(|(_, n)| **n != 0).collect();
+    assert!(wrong.is_empty(), "requests with no or several answers (open count): {wrong:?}");
+}
