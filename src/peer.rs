@@ -37,9 +37,12 @@ pub use crate::picker::PeerKey;
 /// How a connection behaves; the session chooses these and passes them in.
 #[derive(Clone, Copy, Debug)]
 pub struct PeerOptions {
-    /// Most uploads queued for the peer at once; requests beyond this are dropped. The
+    /// Most uploads queued for the peer at once; requests beyond this are refused. The
     /// session advertises it as our BEP 10 `reqq`.
     pub max_queued_uploads: usize,
+    /// Both sides speak the fast extension (BEP 6): every request gets exactly one answer,
+    /// a block or `reject`.
+    pub fast: bool,
 }
 
 /// What a connection's writer thread and the session share without a message.
@@ -72,7 +75,8 @@ pub enum PeerCommand {
     Send(Vec<Message>),
     /// Read this block from storage and send it as a `piece` message.
     Upload(BlockInfo),
-    /// Drop a queued upload of this block if it has not been sent yet.
+    /// Drop a queued upload of this block if it has not been sent yet (a fast peer then
+    /// hears `reject`).
     Cancel(BlockInfo),
     /// Close the connection.
     Close,

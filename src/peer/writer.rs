@@ -5,6 +5,12 @@
 //! messages become few system calls. A keep-alive is sent after [`KEEP_ALIVE`] without
 //! traffic.
 //!
+//! # Refused uploads
+//!
+//! With a peer that speaks the fast extension every request gets exactly one answer
+//! (BEP 6): an upload cancelled while still queued, or one past the queue limit, is answered
+//! with `reject`.
+//!
 //! # What counts as uploaded
 //!
 //! A block counts once the socket has taken every byte of its `piece` message, not when it
@@ -123,12 +129,18 @@ impl Writer {
                     self.settle();
                 }
                 Some(PeerCommand::Upload(info)) => {
-                    // Past the queue limit we advertised, a request is dropped.
                     if self.uploads.len() < self.options.max_queued_uploads {
                         self.uploads.push_back(info);
+                    } else {
+                        self.refuse(info)?; // past the queue limit we advertised
                     }
                 }
-                Some(PeerCommand::Cancel(info)) => self.uploads.retain(|queued| *queued != info),
+                Some(PeerCommand::Cancel(info)) => {
+                    if let Some(at) = self.uploads.iter().position(|queued| *queued == info) {
+                        self.uploads.remove(at);
+                        self.refuse(info)?;
+                    }
+                }
                 Some(PeerCommand::Close) => return self.flush(),
                 None => self.upload_next()?,
             }
@@ -147,6 +159,14 @@ impl Writer {
         let end = self.out.get_ref().written + self.out.buffer().len() as u64;
         self.in_transit.push_back((end, u64::from(info.length)));
         self.settle();
+        Ok(())
+    }
+
+    /// An upload that will not be sent: a fast peer hears `reject`.
+    fn refuse(&mut self, info: BlockInfo) -> std::io::Result<()> {
+        if self.options.fast {
+            write_message(&mut self.out, &Message::Reject(info))?;
+        }
         Ok(())
     }
 

@@ -81,7 +81,7 @@ impl Swarm {
         let outgoing = connected.outgoing;
         let key = self.peers.next_key();
         let storage = self.disk.storage.clone();
-        let options = PeerOptions { max_queued_uploads: OUR_REQQ };
+        let options = PeerOptions { max_queued_uploads: OUR_REQQ, fast };
         let events = self.channels.peer_events.clone();
         let sent_total = self.channels.counters.uploaded.clone();
         let handle = match peer::start(connected, key, storage, events, options, sent_total) {
