@@ -18,4 +18,5 @@ mod repairing_seed;
 mod simultaneous_connect;
 mod truncated_seed;
 mod upload_accounting;
+mod upload_slots;
 mod utp_refusal;
