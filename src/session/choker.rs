@@ -5,7 +5,13 @@
 //!
 //! The [`Choker`] keeps what lasts between decisions: the slot count, the optimistic peer and
 //! when each was last chosen. The session rechokes every [`CHOKE_INTERVAL`] and rotates the
-//! optimistic slot every [`OPTIMISTIC_INTERVAL`].
+//! optimistic slot every [`OPTIMISTIC_INTERVAL`]. Between rechokes a slot never stays empty
+//! while someone waits: when a peer leaves or loses interest, [`Choker::refill`] names the
+//! waiting peers to unchoke at once.
+//!
+//! Invariant: a peer holds a slot only while it is unchoked *and* interested; an unchoked
+//! peer that wants nothing more (it finished, or has all we have) holds none, so it cannot
+//! keep a waiting peer choked until the next rechoke.
 
 use std::time::{Duration, Instant};
 
@@ -51,9 +57,16 @@ impl Choker {
         unchoke_set(candidates, self.slots, self.optimistic)
     }
 
-    /// Whether, with `unchoked` peers unchoked now, another may be unchoked at once.
-    pub fn has_room(&self, unchoked: usize) -> bool {
-        unchoked <= self.slots
+    /// The peers to unchoke now so that no slot stays empty while an interested peer waits:
+    /// choked interested peers, best rate first, as many as there are free slots (the regular
+    /// ones and the optimistic one). Peers that are unchoked but not interested hold no slot.
+    pub fn refill(&self, candidates: &[Candidate]) -> Vec<PeerKey> {
+        let holding = candidates.iter().filter(|c| c.unchoked && c.interested).count();
+        let free = (self.slots + 1).saturating_sub(holding);
+        let mut waiting: Vec<&Candidate> =
+            candidates.iter().filter(|c| c.interested && !c.unchoked).collect();
+        waiting.sort_by(|a, b| b.rate.cmp(&a.rate).then(a.key.cmp(&b.key)));
+        waiting.into_iter().take(free).map(|c| c.key).collect()
     }
 
     /// A peer left: it no longer holds the optimistic slot.
@@ -73,6 +86,8 @@ pub struct Candidate {
     pub interested: bool,
     /// Its rate: what it sends us while we download, what we send it while we seed.
     pub rate: u64,
+    /// We unchoke it now.
+    pub unchoked: bool,
 }
 
 /// The peers to unchoke: the `slots` best-rated interested peers, plus `optimistic` if it is
@@ -109,7 +124,11 @@ mod tests {
     use super::*;
 
     fn peer(key: u64, interested: bool, rate: u64) -> Candidate {
-        Candidate { key: PeerKey(key), interested, rate }
+        Candidate { key: PeerKey(key), interested, rate, unchoked: false }
+    }
+
+    fn unchoked(key: u64, interested: bool) -> Candidate {
+        Candidate { unchoked: true, ..peer(key, interested, 0) }
     }
 
     #[test]
@@ -124,5 +143,27 @@ mod tests {
         assert_eq!(unchoke_set(&peers, 1, Some(PeerKey(1))), [PeerKey(2), PeerKey(1)]);
         let regular = [PeerKey(2)];
         assert!(matches!(pick_optimistic(&peers, &regular), Some(PeerKey(1 | 4))));
+    }
+
+    #[test]
+    fn a_freed_slot_goes_to_the_best_waiting_peer() {
+        let choker = Choker::new(1, Instant::now());
+        // One regular slot and the optimistic one: both taken, nobody else is unchoked.
+        let full = [unchoked(1, true), unchoked(2, true), peer(3, true, 5)];
+        assert_eq!(choker.refill(&full), []);
+        // Peer 1 left: the faster of the two waiting peers gets its slot.
+        let left = [unchoked(2, true), peer(3, true, 5), peer(4, true, 9), peer(5, false, 99)];
+        assert_eq!(choker.refill(&left), [PeerKey(4)]);
+    }
+
+    #[test]
+    fn an_unchoked_peer_that_lost_interest_holds_no_slot() {
+        let choker = Choker::new(1, Instant::now());
+        let peers = [unchoked(1, false), unchoked(2, true), peer(3, true, 0), peer(4, true, 0)];
+        assert_eq!(choker.refill(&peers), [PeerKey(3)]);
+        let none_holding = [unchoked(1, false), unchoked(2, false), peer(3, true, 0)];
+        assert_eq!(choker.refill(&none_holding), [PeerKey(3)]);
+        let two_waiting = [unchoked(1, false), peer(3, true, 0), peer(4, true, 0)];
+        assert_eq!(choker.refill(&two_waiting), [PeerKey(3), PeerKey(4)]);
     }
 }

@@ -126,6 +126,9 @@ impl Swarm {
         self.book.disconnected(peer.addr, Instant::now());
         self.choker.forget(key);
         self.channels.emit(Event::PeerClosed { addr: peer.addr, reason });
+        if !peer.am_choking && peer.peer_interested {
+            self.refill_slots(); // the slot it held goes to a waiting peer now
+        }
         // Blocks it held are free again: hand them to the others.
         for other in self.peers.keys() {
             self.fill_requests(other);

@@ -56,10 +56,11 @@ impl Swarm {
             }
             Message::Interested => {
                 self.with_peer(key, |p| p.peer_interested = true);
-                self.unchoke_if_room(key);
+                self.refill_slots();
             }
             Message::NotInterested => {
                 self.with_peer(key, |p| p.peer_interested = false);
+                self.refill_slots();
             }
             Message::Have { piece } => {
                 if piece >= piece_count {

@@ -1,6 +1,7 @@
 //! The session's timers, driven by its 100 ms tick: rates and stats each second, choking
-//! every 10 s with an optimistic unchoke rotated every 30 s, stalled peers, reconnects with
-//! backoff, same-host discovery, and the download timeout.
+//! every 10 s with an optimistic unchoke rotated every 30 s (free slots are refilled at once
+//! between rechokes), stalled peers, reconnects with backoff, same-host discovery, and the
+//! download timeout.
 //!
 //! [`Timers`] keeps when each of these last ran; the choker keeps its own times.
 
@@ -34,7 +35,12 @@ pub struct Timers {
 impl Timers {
     /// Timers for a session starting `now`.
     pub fn new(now: Instant) -> Timers {
-        Timers { started: now, last_second: now, last_lonely_warning: now, peak_private: 0 }
+        Timers {
+            started: now,
+            last_second: now,
+            last_lonely_warning: now,
+            peak_private: 0,
+        }
     }
 }
 
@@ -102,17 +108,7 @@ impl Swarm {
 
     /// Unchokes the best peers plus an optimistic one; chokes the rest.
     pub(super) fn rechoke(&mut self, now: Instant) {
-        let seeding = self.complete();
-        let candidates: Vec<Candidate> = self
-            .peers
-            .iter()
-            .map(|(key, peer)| Candidate {
-                key,
-                interested: peer.peer_interested,
-                rate: if seeding { peer.up.per_second() } else { peer.down.per_second() },
-            })
-            .collect();
-        let chosen = self.choker.rechoke(now, &candidates);
+        let chosen = self.choker.rechoke(now, &self.choke_candidates());
         for (key, peer) in self.peers.iter_mut() {
             let unchoke = chosen.contains(&key);
             if unchoke == peer.am_choking {
@@ -123,18 +119,29 @@ impl Swarm {
         }
     }
 
-    /// Unchokes an interested peer at once when a slot is free, so transfers start without
-    /// waiting for the next choke round.
-    pub(super) fn unchoke_if_room(&mut self, key: PeerKey) {
-        let unchoked = self.peers.values().filter(|p| !p.am_choking).count();
-        if !self.choker.has_room(unchoked) {
-            return;
+    /// Fills every free upload slot at once with a waiting interested peer, so a slot freed by
+    /// a peer that left, finished or lost interest does not stay empty until the next rechoke,
+    /// and a newly interested peer starts without waiting for one.
+    pub(super) fn refill_slots(&mut self) {
+        for key in self.choker.refill(&self.choke_candidates()) {
+            if let Some(peer) = self.peers.get_mut(key) {
+                peer.am_choking = false;
+                peer.handle.send(PeerCommand::Send(vec![Message::Unchoke]));
+            }
         }
-        if let Some(peer) = self.peers.get_mut(key)
-            && peer.am_choking
-        {
-            peer.am_choking = false;
-            peer.handle.send(PeerCommand::Send(vec![Message::Unchoke]));
-        }
+    }
+
+    /// Every connected peer as the choker sees it.
+    fn choke_candidates(&self) -> Vec<Candidate> {
+        let seeding = self.complete();
+        self.peers
+            .iter()
+            .map(|(key, peer)| Candidate {
+                key,
+                interested: peer.peer_interested,
+                rate: if seeding { peer.up.per_second() } else { peer.down.per_second() },
+                unchoked: !peer.am_choking,
+            })
+            .collect()
     }
 }
