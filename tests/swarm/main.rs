@@ -6,6 +6,7 @@ mod common;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod announces;
 mod fast_extension;
 mod full_disk;
 mod hostile_peer_slots;
