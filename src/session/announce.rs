@@ -3,8 +3,11 @@
 //!
 //! It announces `started` first, then at the tracker's interval (never sooner than its
 //! `min interval`), `completed` as soon as the session says the download finished, and
-//! `stopped` on shutdown. A failed announce is retried with growing delays. It reads the
-//! transfer counters the session keeps in atomics and owns nothing else.
+//! `stopped` on shutdown. A download that still has nobody to talk to when
+//! [`LONELY_INTERVAL`] (or the tracker's interval, if shorter) has passed asks again then
+//! ([`NextAnnounce`]): loneliness is judged when that time comes, not just after a reply,
+//! whose peers have not been dialled yet. A failed announce is retried with growing delays.
+//! It reads the transfer counters the session keeps in atomics and owns nothing else.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,8 +27,9 @@ const STOPPED_TIMEOUT: Duration = Duration::from_secs(3);
 /// Bounds on the wait between announces.
 const MIN_WAIT: Duration = Duration::from_secs(1);
 const MAX_WAIT: Duration = Duration::from_secs(3600);
-/// How often a download without peers asks again (within the tracker's `min interval`).
-const LONELY_INTERVAL: Duration = Duration::from_secs(15);
+/// The longest a download without peers waits before it asks again (never shorter than the
+/// tracker's `min interval`, never longer than its interval).
+pub const LONELY_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Transfer figures the session updates and the announcer reads.
 #[derive(Default)]
@@ -38,6 +42,32 @@ pub struct Counters {
     pub left: AtomicU64,
     /// Connected peers.
     pub peers: AtomicUsize,
+}
+
+/// When to announce again after an answer: by `regular` in any case, and already at `lonely`
+/// if the download then has nobody to talk to. `lonely` is never after `regular`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextAnnounce {
+    /// When to look whether the download is lonely, and if so announce.
+    pub lonely: Duration,
+    /// When to announce whatever happens.
+    pub regular: Duration,
+}
+
+impl NextAnnounce {
+    /// After a reply with this `interval` and `min interval`: the lonely check comes at
+    /// [`LONELY_INTERVAL`] or the interval, whichever is sooner; neither before the
+    /// `min interval`.
+    pub fn after_reply(interval: Duration, min_interval: Option<Duration>) -> NextAnnounce {
+        let floor = min_interval.unwrap_or(MIN_WAIT);
+        let bound = |wait: Duration| wait.max(floor).clamp(MIN_WAIT, MAX_WAIT);
+        NextAnnounce { lonely: bound(interval.min(LONELY_INTERVAL)), regular: bound(interval) }
+    }
+
+    /// After a failed announce: retry after `delay`, lonely or not.
+    pub fn retry(delay: Duration) -> NextAnnounce {
+        NextAnnounce { lonely: delay, regular: delay }
+    }
 }
 
 /// What the session tells the announcer.
@@ -59,7 +89,30 @@ pub struct Announcer {
     pub signals: Receiver<Signal>,
 }
 
+/// Why a wait between announces ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wake {
+    Timeout,
+    Completed,
+    Stop,
+}
+
 impl Announcer {
+    /// Waits up to `time` for a signal from the session.
+    fn wait(&self, time: Duration) -> Wake {
+        match self.signals.recv_timeout(time) {
+            Ok(Signal::Completed) => Wake::Completed,
+            Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => Wake::Stop,
+            Err(RecvTimeoutError::Timeout) => Wake::Timeout,
+        }
+    }
+
+    /// A download with nobody to talk to.
+    fn lonely(&self) -> bool {
+        self.counters.peers.load(Ordering::Relaxed) == 0
+            && self.counters.left.load(Ordering::Relaxed) > 0
+    }
+
     fn request(&self, event: Option<TrackerEvent>) -> AnnounceRequest {
         AnnounceRequest {
             info_hash: self.info_hash,
@@ -87,7 +140,7 @@ impl Announcer {
                 Ok(Signal::Completed) => event = Some(TrackerEvent::Completed),
                 Err(TryRecvError::Empty) => {}
             }
-            let wait = match list.announce(&client, &self.request(event), ANNOUNCE_TIMEOUT) {
+            let next = match list.announce(&client, &self.request(event), ANNOUNCE_TIMEOUT) {
                 Ok((url, reply)) => {
                     announced = true;
                     failures = 0;
@@ -97,23 +150,24 @@ impl Announcer {
                     if let Some(warning) = reply.warning {
                         let _ = self.control.send(Control::Warning(format!("tracker: {warning}")));
                     }
-                    let floor = reply.min_interval.unwrap_or(MIN_WAIT);
-                    let lonely = self.counters.peers.load(Ordering::Relaxed) == 0
-                        && self.counters.left.load(Ordering::Relaxed) > 0;
-                    // A download with nobody to talk to asks again as soon as it may.
-                    let wanted = if lonely { LONELY_INTERVAL } else { reply.interval };
-                    wanted.max(floor).clamp(MIN_WAIT, MAX_WAIT)
+                    NextAnnounce::after_reply(reply.interval, reply.min_interval)
                 }
                 Err(err) => {
                     failures += 1;
                     let _ = self.control.send(Control::TrackerFailed(err.to_string()));
-                    Duration::from_secs(5u64 << failures.min(6)).min(MAX_WAIT)
+                    NextAnnounce::retry(Duration::from_secs(5u64 << failures.min(6)).min(MAX_WAIT))
                 }
             };
-            match self.signals.recv_timeout(wait) {
-                Ok(Signal::Completed) => event = Some(TrackerEvent::Completed),
-                Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {}
+            // Wait until the lonely check; unless the download is lonely then, wait out the
+            // rest of the interval. A completed download announces at once.
+            let mut wake = self.wait(next.lonely);
+            if wake == Wake::Timeout && !self.lonely() {
+                wake = self.wait(next.regular.saturating_sub(next.lonely));
+            }
+            match wake {
+                Wake::Completed => event = Some(TrackerEvent::Completed),
+                Wake::Stop => break,
+                Wake::Timeout => {}
             }
         }
         if announced {
@@ -123,5 +177,36 @@ impl Announcer {
             let _ =
                 list.announce(&client, &self.request(Some(TrackerEvent::Stopped)), STOPPED_TIMEOUT);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn a_short_tracker_interval_is_kept_for_a_lonely_download() {
+        let next = NextAnnounce::after_reply(secs(2), Some(secs(1)));
+        assert_eq!(next, NextAnnounce { lonely: secs(2), regular: secs(2) });
+    }
+
+    #[test]
+    fn a_long_tracker_interval_is_cut_to_the_lonely_interval_only_when_lonely() {
+        let next = NextAnnounce::after_reply(secs(1800), None);
+        assert_eq!(next, NextAnnounce { lonely: LONELY_INTERVAL, regular: secs(1800) });
+    }
+
+    #[test]
+    fn nothing_comes_before_the_min_interval_or_after_an_hour() {
+        let next = NextAnnounce::after_reply(secs(1800), Some(secs(60)));
+        assert_eq!(next, NextAnnounce { lonely: secs(60), regular: secs(1800) });
+        let next = NextAnnounce::after_reply(secs(0), None);
+        assert_eq!(next, NextAnnounce { lonely: MIN_WAIT, regular: MIN_WAIT });
+        let next = NextAnnounce::after_reply(secs(86_400), Some(secs(7200)));
+        assert_eq!(next, NextAnnounce { lonely: MAX_WAIT, regular: MAX_WAIT });
     }
 }
