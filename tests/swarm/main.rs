@@ -16,6 +16,7 @@ mod libtorrent;
 mod lying_peer;
 mod mt_to_mt;
 mod repairing_seed;
+mod seed_to_seed;
 mod simultaneous_connect;
 mod truncated_seed;
 mod upload_accounting;
