@@ -13,7 +13,9 @@
 //! - an address is `Dialling` only between [`AddressBook::dialling`] and the attempt's end
 //!   ([`AddressBook::dial_failed`] or [`AddressBook::connected`]), and `Connected` only
 //!   between [`AddressBook::connected`] and [`AddressBook::disconnected`];
-//! - a banned address or peer id is never due.
+//! - a banned address or peer id is never due;
+//! - while we have every piece ourselves, a peer known to be a seed (by its address or its
+//!   peer id, see [`AddressBook::seed_found`]) is never due: two seeds have nothing to say.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -38,6 +40,8 @@ pub enum PeerSource {
 const REDIAL_AFTER_CLOSE: Duration = Duration::from_secs(5);
 /// How long a dial may be outstanding before the address counts as due again anyway.
 const DIAL_GRACE: Duration = Duration::from_secs(30);
+/// Most seeds remembered, by address and by peer id each.
+const MAX_SEEDS: usize = 4096;
 
 /// Where an address stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +78,11 @@ pub struct AddressBook {
     entries: HashMap<SocketAddr, Entry>,
     banned_addrs: HashSet<SocketAddr>,
     banned_ids: HashSet<PeerId>,
+    /// Peers seen with every piece.
+    seed_addrs: HashSet<SocketAddr>,
+    seed_ids: HashSet<PeerId>,
+    /// We have every piece ourselves.
+    complete: bool,
     /// Addresses that are us.
     own: Vec<SocketAddr>,
 }
@@ -85,6 +94,9 @@ impl AddressBook {
             entries: HashMap::new(),
             banned_addrs: HashSet::new(),
             banned_ids: HashSet::new(),
+            seed_addrs: HashSet::new(),
+            seed_ids: HashSet::new(),
+            complete: false,
             own,
         }
     }
@@ -114,6 +126,7 @@ impl AddressBook {
                     && entry.next_try.is_none_or(|at| at <= now)
                     && !self.banned_addrs.contains(*addr)
                     && !entry.peer_id.is_some_and(&connected_id)
+                    && !(self.complete && self.is_seed(**addr, entry.peer_id))
             })
             .map(|(addr, _)| *addr)
             .take(limit)
@@ -171,6 +184,27 @@ impl AddressBook {
         if let Some(entry) = self.entries.get_mut(&addr) {
             entry.peer_id = Some(peer_id);
         }
+    }
+
+    /// The peer `peer_id` at `addr` has every piece: remember it by both, so that once we
+    /// have every piece too it is not dialled again (at any address it is known by).
+    pub fn seed_found(&mut self, addr: SocketAddr, peer_id: PeerId) {
+        if self.seed_addrs.len() < MAX_SEEDS {
+            self.seed_addrs.insert(addr);
+        }
+        if self.seed_ids.len() < MAX_SEEDS {
+            self.seed_ids.insert(peer_id);
+        }
+    }
+
+    /// Whether we have every piece ourselves, so that known seeds are not worth a dial.
+    pub fn set_complete(&mut self, complete: bool) {
+        self.complete = complete;
+    }
+
+    /// Whether the peer at `addr` (with `peer_id`, if known) is a known seed.
+    fn is_seed(&self, addr: SocketAddr, peer_id: Option<PeerId>) -> bool {
+        self.seed_addrs.contains(&addr) || peer_id.is_some_and(|id| self.seed_ids.contains(&id))
     }
 
     /// Refuses this address and peer id from now on.
@@ -239,5 +273,24 @@ mod tests {
         assert!(book.is_banned(addr(9), PeerId([1; 20])));
         book.listens_at(addr(2), PeerId([2; 20]));
         assert_eq!(book.due(now, 10, |id| id == PeerId([2; 20])), [addr(3)]);
+    }
+
+    #[test]
+    fn known_seeds_are_not_due_while_we_are_complete() {
+        let now = Instant::now();
+        let mut book = AddressBook::new(Vec::new());
+        for port in 1..=3 {
+            book.learn(addr(port), PeerSource::Tracker);
+        }
+        // A seed we dialled at its address, and one that dialled us from another port and
+        // named the port it listens on.
+        book.seed_found(addr(1), PeerId([1; 20]));
+        book.listens_at(addr(2), PeerId([2; 20]));
+        book.seed_found(addr(40_000), PeerId([2; 20]));
+        let mut due = book.due(now, 10, nobody);
+        due.sort();
+        assert_eq!(due, [addr(1), addr(2), addr(3)], "a download still wants seeds");
+        book.set_complete(true);
+        assert_eq!(book.due(now, 10, nobody), [addr(3)]);
     }
 }

@@ -5,6 +5,8 @@
 //! Two peers that dial each other at once end up with one connection: each end keeps the one
 //! opened by the peer with the lower id. When the session is full it makes room by dropping
 //! the peer that has been of no use the longest, so idle connections cannot lock others out.
+//! A peer that had every piece when its connection ended is remembered as a seed, so a
+//! complete session does not dial it again.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -41,6 +43,7 @@ impl Swarm {
         if self.peers.len() >= MAX_PEERS {
             return;
         }
+        self.book.set_complete(self.complete());
         let peers = &self.peers;
         let due = self.book.due(now, CONNECTS_PER_SECOND, |id| peers.with_id(id).is_some());
         for addr in due {
@@ -124,6 +127,9 @@ impl Swarm {
         peer.handle.shut_down();
         self.picker.peer_left(key);
         self.book.disconnected(peer.addr, Instant::now());
+        if peer.has.is_complete() {
+            self.book.seed_found(peer.addr, peer.peer_id);
+        }
         self.choker.forget(key);
         self.channels.emit(Event::PeerClosed { addr: peer.addr, reason });
         if !peer.am_choking && peer.peer_interested {
