@@ -1,6 +1,6 @@
 //! Making and ending connections: peer addresses from every source into the address book,
-//! dials within a budget, a finished handshake becoming a connected peer (or not), and the
-//! end of a connection.
+//! dialled as soon as they arrive within a budget of [`CONNECTS_PER_SECOND`]; a finished
+//! handshake becoming a connected peer (or not); and the end of a connection.
 //!
 //! Two peers that dial each other at once end up with one connection: each end keeps the one
 //! opened by the peer with the lower id. When the session is full it makes room by dropping
@@ -16,6 +16,7 @@ use super::address_book::PeerSource;
 use super::peers::{OUR_REQQ, Peer};
 use super::swarm::Swarm;
 use crate::peer::{self, Connected, PeerCommand, PeerKey, PeerOptions};
+use crate::types::PeerId;
 use crate::wire::{ExtendedHandshake, Message};
 
 /// Most connected peers.
@@ -24,10 +25,25 @@ pub const MAX_PEERS: usize = 128;
 pub const CONNECTS_PER_SECOND: usize = 16;
 
 impl Swarm {
-    /// The one entry point for peer addresses, whatever their source.
+    /// The one entry point for peer addresses, whatever their source. New addresses are
+    /// dialled at once, within the dial budget, not at the next timer round.
     pub fn add_candidates(&mut self, source: PeerSource, addrs: Vec<SocketAddr>) {
+        let mut new = false;
         for addr in addrs {
-            self.book.learn(addr, source);
+            new |= self.book.learn(addr, source);
+        }
+        if new {
+            self.connect_some(Instant::now());
+        }
+    }
+
+    /// A connected peer named the port it listens on. It is learned knowing who listens
+    /// there, before any dial, so it is not dialled while we are connected to that peer.
+    pub fn add_listen_port(&mut self, listen: SocketAddr, peer_id: PeerId) {
+        let new = self.book.learn(listen, PeerSource::ListenPort);
+        self.book.listens_at(listen, peer_id);
+        if new {
+            self.connect_some(Instant::now());
         }
     }
 
@@ -40,17 +56,19 @@ impl Swarm {
 
     /// Starts connections to known addresses that are due, within the per-second budget.
     pub fn connect_some(&mut self, now: Instant) {
-        if self.peers.len() >= MAX_PEERS {
+        let budget = CONNECTS_PER_SECOND.saturating_sub(self.timers.dials_this_second);
+        if self.peers.len() >= MAX_PEERS || budget == 0 {
             return;
         }
         self.book.set_complete(self.complete());
         let peers = &self.peers;
-        let due = self.book.due(now, CONNECTS_PER_SECOND, |id| peers.with_id(id).is_some());
+        let due = self.book.due(now, budget, |id| peers.with_id(id).is_some());
         for addr in due {
             if !self.channels.dialer.connect(addr) {
                 break;
             }
             self.book.dialling(addr, now);
+            self.timers.dials_this_second += 1;
         }
     }
 

@@ -6,7 +6,6 @@
 //! bounds are checked against the torrent; a protocol violation ends that peer only.
 
 use super::Event;
-use super::address_book::PeerSource;
 use super::peers::Peer;
 use super::swarm::Swarm;
 use crate::bitfield::Bitfield;
@@ -130,10 +129,9 @@ impl Swarm {
         if let Some(port) = handshake.listen_port {
             let mut listen = addr;
             listen.set_port(port);
-            self.add_candidates(PeerSource::ListenPort, vec![listen]);
             // We know who listens there and are connected to it already: dialling it now
             // would only make a duplicate connection that one side must drop.
-            self.book.listens_at(listen, peer_id);
+            self.add_listen_port(listen, peer_id);
         }
     }
 

@@ -28,6 +28,8 @@ pub struct Timers {
     pub started: Instant,
     last_second: Instant,
     last_lonely_warning: Instant,
+    /// Connection attempts started in the current second (the dial budget's use).
+    pub dials_this_second: usize,
     /// Peak anonymous (private) resident memory seen in the stats so far.
     pub peak_private: u64,
 }
@@ -39,6 +41,7 @@ impl Timers {
             started: now,
             last_second: now,
             last_lonely_warning: now,
+            dials_this_second: 0,
             peak_private: 0,
         }
     }
@@ -51,6 +54,7 @@ impl Swarm {
             return Ok(());
         }
         self.timers.last_second = now;
+        self.timers.dials_this_second = 0;
         for (_, peer) in self.peers.iter_mut() {
             peer.tick_rates();
         }
