@@ -14,4 +14,5 @@ mod mktorrent;
 mod show;
 mod show_date;
 mod show_magnet;
+mod terminal;
 mod verify;
