@@ -21,6 +21,7 @@ mod verify;
 
 /// MiniTorrent: create, inspect, verify, seed and download torrents, and run a tracker.
 #[derive(FromArgs)]
+#[argh(note = "download: another name for get")]
 pub struct Cli {
     /// print the version and exit
     #[argh(switch)]

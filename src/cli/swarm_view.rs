@@ -57,15 +57,15 @@ pub fn watch(
     (have, total): (u64, u64),
 ) -> Result<Summary, Error> {
     let bar = (view == View::Bar).then(|| {
-        let bar = ProgressBar::new(total);
-        bar.set_position(have);
         let style = ProgressStyle::with_template(
             "{msg:>9} [{bar:30}] {percent:>3}% {bytes}/{total_bytes} eta {eta} {prefix}",
         )
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.set_message(label.to_string());
+        // Style and label first: setting the position draws, and a draw before the style
+        // would leave indicatif's default bar on the screen.
+        let bar = ProgressBar::new(total).with_style(style).with_message(label.to_string());
+        bar.set_position(have);
         bar
     });
     let mut last_line = Instant::now();
