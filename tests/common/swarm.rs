@@ -176,3 +176,28 @@ fn files_under(root: &Path) -> BTreeMap<PathBuf, PathBuf> {
     }
     found
 }
+
+/// A running `mt tracker` process on loopback, killed when dropped.
+pub struct TrackerProcess {
+    /// The process.
+    pub process: Running,
+    /// Its HTTP announce URL, `http://127.0.0.1:PORT/announce`.
+    pub http: String,
+}
+
+impl TestEnv {
+    /// Starts `mt tracker` on a free loopback port, telling clients to announce every second.
+    pub fn mt_tracker(&self) -> TrackerProcess {
+        let args = ["tracker", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--interval", "1"];
+        let mut process = Running::spawn(self.mt(&[&args[..], &["--json"]].concat()));
+        let urls = process.wait_for(STARTUP, |value| value["http"].is_string());
+        let http = urls["http"].as_str().expect("url text").to_string();
+        TrackerProcess { process, http }
+    }
+}
+
+/// A loopback TCP port that was free a moment ago, for clients that cannot take port 0.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("a bound address").port()
+}

@@ -7,6 +7,7 @@ mod common;
 mod support;
 
 mod announces;
+mod aria2;
 mod fast_extension;
 mod full_disk;
 mod hostile_peer_slots;
