@@ -10,6 +10,7 @@ mod create;
 mod fixtures;
 mod hostile_torrents;
 mod libtorrent_reads;
+mod many_files;
 mod mktorrent;
 mod show;
 mod show_date;
