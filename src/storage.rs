@@ -1,9 +1,12 @@
 //! A torrent's files on disk, read and written by stream offset.
 //!
-//! [`Storage`] owns one open handle per file and hides which backend serves it: a shared
-//! memory mapping ([`IoMode::Mmap`], the default) or `pread`/`pwrite` ([`IoMode::Pread`], for
-//! network filesystems or on request). The two are never mixed on one file. Empty files are
-//! never mapped. Opening for reading tolerates missing or wrong-sized files (their pieces are
+//! [`Storage`] knows every file of a torrent but holds at most 128 of them open at
+//! once (least recently used closed first), so a torrent of 100,000 files stays far below the
+//! open-file limit and the kernel's mapping limit. It hides which backend serves a file: a
+//! shared memory mapping ([`IoMode::Mmap`], the default) or `pread`/`pwrite`
+//! ([`IoMode::Pread`], for network filesystems or on request). The two are never mixed on one
+//! file. Empty files are never opened. A file opened again must still have the torrent's
+//! length, or its pieces read as unavailable. Opening for reading tolerates missing or wrong-sized files (their pieces are
 //! simply unavailable, which `verify` reports); opening for writing creates folders, reserves
 //! every byte up front with `fallocate`, and fails cleanly when the disk is too small.
 
@@ -16,6 +19,8 @@ use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::{Error, lower_io};
 use crate::layout::Layout;
@@ -155,18 +160,37 @@ impl StorageError {
     }
 }
 
+/// What is known of one file without holding it open.
 enum Backing {
     /// A zero-length file: nothing to read or write.
     Empty,
     /// Missing or wrong size (read-only opens only).
     Unavailable(String),
-    Mapped(Map),
-    Pread(File),
+    /// There, with the torrent's length; opened on first use.
+    Present,
 }
 
 struct StoredFile {
     path: PathBuf,
+    length: u64,
     backing: Backing,
+}
+
+/// An open file: a mapping (its descriptor is closed once mapped) or a descriptor.
+enum Handle {
+    Mapped(Map),
+    Pread(File),
+}
+
+/// How many files one torrent keeps open (mapped or with a descriptor) at once. A torrent may
+/// hold 100,000 files; the open-file limit is often 1,024 and the kernel allows 65,530
+/// mappings per process, so files are opened on use and the least recently used is closed.
+const OPEN_FILES: usize = 128;
+
+/// The open handles, most recently used last.
+#[derive(Default)]
+struct HandleCache {
+    open: Vec<(usize, Arc<Handle>)>,
 }
 
 /// The open files of one torrent.
@@ -175,37 +199,53 @@ pub struct Storage {
     files: Vec<StoredFile>,
     /// Opened for writing; read-only storage has nothing to flush.
     writable: bool,
+    /// The backend, resolved once for the torrent's location.
+    io: IoMode,
+    cache: Mutex<HandleCache>,
+    /// Set once the caller said it will read everything in order; new mappings are advised so.
+    sequential: AtomicBool,
 }
 
 impl Storage {
-    /// Opens existing files read-only. A missing or wrong-sized file is not an error here:
-    /// its pieces read as unavailable. Any other open failure is.
+    fn new(layout: &Layout, files: Vec<StoredFile>, writable: bool, io: IoMode) -> Storage {
+        let io = match files.first() {
+            Some(first) => io.resolve(&first.path),
+            None => IoMode::Mmap,
+        };
+        Storage {
+            layout: layout.clone(),
+            files,
+            writable,
+            io,
+            cache: Mutex::new(HandleCache::default()),
+            sequential: AtomicBool::new(false),
+        }
+    }
+
+    /// Finds existing files for reading. A missing or wrong-sized file is not an error here:
+    /// its pieces read as unavailable. Any other failure to look at a file is.
     pub fn open_read(paths: &[PathBuf], layout: &Layout, io: IoMode) -> Result<Storage, Error> {
         let mut files = Vec::with_capacity(paths.len());
         for (index, path) in paths.iter().enumerate() {
             let expected = layout.file_length(index);
-            let backing = match File::open(path) {
+            let backing = match std::fs::metadata(path) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     Backing::Unavailable("file is missing".into())
                 }
-                Err(e) => return Err(Error::io("cannot open", path, e)),
-                Ok(file) => {
-                    let meta = file.metadata().map_err(|e| Error::io("cannot stat", path, e))?;
-                    if meta.is_dir() {
-                        Backing::Unavailable("is a folder, expected a file".into())
-                    } else if meta.len() != expected {
-                        Backing::Unavailable(format!(
-                            "has {} bytes, the torrent says {expected}",
-                            meta.len()
-                        ))
-                    } else {
-                        open_backing(file, expected, io, false, path)?
-                    }
+                Err(e) => return Err(Error::io("cannot stat", path, e)),
+                Ok(meta) if meta.is_dir() => {
+                    Backing::Unavailable("is a folder, expected a file".into())
                 }
+                Ok(meta) if meta.len() != expected => Backing::Unavailable(format!(
+                    "has {} bytes, the torrent says {expected}",
+                    meta.len()
+                )),
+                Ok(_) if expected == 0 => Backing::Empty,
+                Ok(_) => Backing::Present,
             };
-            files.push(StoredFile { path: path.clone(), backing });
+            files.push(StoredFile { path: path.clone(), length: expected, backing });
         }
-        Ok(Storage { layout: layout.clone(), files, writable: false })
+        Ok(Storage::new(layout, files, false, io))
     }
 
     /// Creates or opens the files read-write, with every byte reserved on disk. A file
@@ -260,10 +300,12 @@ impl Storage {
                     Error::io(action, path, e)
                 })?;
             allocate::reserve(&file, expected, path)?;
-            let backing = open_backing(file, expected, io, true, path)?;
-            files.push(StoredFile { path: path.clone(), backing });
+            // Closed again here: files are reopened on use, a bounded number at a time.
+            drop(file);
+            let backing = if expected == 0 { Backing::Empty } else { Backing::Present };
+            files.push(StoredFile { path: path.clone(), length: expected, backing });
         }
-        Ok(Storage { layout: layout.clone(), files, writable: true })
+        Ok(Storage::new(layout, files, true, io))
     }
 
     /// The torrent's geometry.
@@ -289,18 +331,69 @@ impl Storage {
         self.files.get(index).map(|f| f.path.as_path())
     }
 
+    /// The open handle of file `index`, opening it (and closing the least recently used one
+    /// beyond [`OPEN_FILES`]) when it is not open.
+    fn handle(&self, index: usize) -> Result<Arc<Handle>, StorageError> {
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(at) = cache.open.iter().position(|(i, _)| *i == index) {
+                let entry = cache.open.remove(at);
+                let handle = entry.1.clone();
+                cache.open.push(entry);
+                return Ok(handle);
+            }
+        }
+        // Opened without the lock, so threads hashing different files open them in parallel.
+        let handle = Arc::new(self.open_handle(&self.files[index])?);
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, other)) = cache.open.iter().find(|(i, _)| *i == index) {
+            return Ok(other.clone());
+        }
+        cache.open.push((index, handle.clone()));
+        if cache.open.len() > OPEN_FILES {
+            cache.open.remove(0);
+        }
+        Ok(handle)
+    }
+
+    fn open_handle(&self, file: &StoredFile) -> Result<Handle, StorageError> {
+        let path = &file.path;
+        let io_error = |source| StorageError::Io { path: path.clone(), source };
+        let handle = OpenOptions::new().read(true).write(self.writable).open(path);
+        let handle = handle.map_err(io_error)?;
+        let length = handle.metadata().map_err(io_error)?.len();
+        if length != file.length {
+            return Err(StorageError::Unavailable {
+                path: path.clone(),
+                reason: format!(
+                    "has {length} bytes, the torrent says {} (changed while in use?)",
+                    file.length
+                ),
+            });
+        }
+        match self.io {
+            IoMode::Pread => Ok(Handle::Pread(handle)),
+            IoMode::Mmap | IoMode::Auto => {
+                let map = Map::new(&handle, self.writable).map_err(io_error)?;
+                if self.sequential.load(Ordering::Relaxed) {
+                    map.advise_sequential();
+                }
+                Ok(Handle::Mapped(map))
+            }
+        }
+    }
+
     /// Reads the stream range starting at `start` into `buf`.
     pub fn read(&self, start: u64, buf: &mut [u8]) -> Result<(), StorageError> {
         let mut done = 0;
-        self.each_slice(start, buf.len(), |file, offset, len| {
+        self.each_slice(start, buf.len(), |file, handle, offset, len| {
             let out = &mut buf[done..done + len];
             done += len;
-            match &file.backing {
-                Backing::Mapped(map) => map.read(offset, out),
-                Backing::Pread(handle) => handle
+            match handle {
+                Handle::Mapped(map) => map.read(offset, out),
+                Handle::Pread(handle) => handle
                     .read_exact_at(out, u64::try_from(offset).unwrap_or(u64::MAX))
                     .map_err(|source| StorageError::Io { path: file.path.clone(), source })?,
-                _ => {}
             }
             Ok(())
         })
@@ -308,23 +401,21 @@ impl Storage {
 
     /// Writes `data` at stream offset `start`; storage opened for reading refuses.
     pub fn write(&self, start: u64, data: &[u8]) -> Result<(), StorageError> {
+        if !self.writable {
+            let path = self.files.first().map(|f| f.path.clone()).unwrap_or_default();
+            return Err(StorageError::ReadOnly { path });
+        }
         let mut done = 0;
-        self.each_slice(start, data.len(), |file, offset, len| {
-            if !self.writable {
-                return Err(StorageError::ReadOnly { path: file.path.clone() });
-            }
+        self.each_slice(start, data.len(), |file, handle, offset, len| {
             let part = &data[done..done + len];
             done += len;
-            match &file.backing {
-                Backing::Mapped(map) => map
-                    .write(offset, part)
-                    .map_err(|source| StorageError::Io { path: file.path.clone(), source })?,
-                Backing::Pread(handle) => handle
-                    .write_all_at(part, u64::try_from(offset).unwrap_or(u64::MAX))
-                    .map_err(|source| StorageError::Io { path: file.path.clone(), source })?,
-                _ => {}
-            }
-            Ok(())
+            let result = match handle {
+                Handle::Mapped(map) => map.write(offset, part),
+                Handle::Pread(handle) => {
+                    handle.write_all_at(part, u64::try_from(offset).unwrap_or(u64::MAX))
+                }
+            };
+            result.map_err(|source| StorageError::Io { path: file.path.clone(), source })
         })
     }
 
@@ -337,36 +428,34 @@ impl Storage {
         mut consume: impl FnMut(&[u8]),
     ) -> Result<(), StorageError> {
         let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
-        self.each_slice(range.start, len, |file, offset, len| {
-            match &file.backing {
-                Backing::Mapped(map) => map.with_slice(offset, len, &mut consume),
-                Backing::Pread(handle) => {
+        self.each_slice(range.start, len, |file, handle, offset, len| {
+            match handle {
+                Handle::Mapped(map) => map.with_slice(offset, len, &mut consume),
+                Handle::Pread(handle) => {
                     scratch.resize(len, 0);
                     handle
                         .read_exact_at(scratch, u64::try_from(offset).unwrap_or(u64::MAX))
                         .map_err(|source| StorageError::Io { path: file.path.clone(), source })?;
                     consume(scratch);
                 }
-                _ => {}
             }
             Ok(())
         })
     }
 
-    /// Makes the written bytes of `range` durable.
+    /// Makes the written bytes of `range` durable. A file closed since it was written is
+    /// reopened: its dirty pages stay in the page cache until written back.
     pub fn flush(&self, range: Range<u64>) -> Result<(), StorageError> {
         if !self.writable {
             return Ok(());
         }
         let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
-        self.each_slice(range.start, len, |file, offset, len| match &file.backing {
-            Backing::Mapped(map) => map
-                .flush(offset, len)
-                .map_err(|source| StorageError::Io { path: file.path.clone(), source }),
-            Backing::Pread(handle) => handle
-                .sync_data()
-                .map_err(|source| StorageError::Io { path: file.path.clone(), source }),
-            _ => Ok(()),
+        self.each_slice(range.start, len, |file, handle, offset, len| {
+            let result = match handle {
+                Handle::Mapped(map) => map.flush(offset, len),
+                Handle::Pread(handle) => handle.sync_data(),
+            };
+            result.map_err(|source| StorageError::Io { path: file.path.clone(), source })
         })
     }
 
@@ -381,40 +470,55 @@ impl Storage {
         self.each_mapped(range, |map, offset, len| map.prefault_read(offset, len));
     }
 
-    /// Hints that `range` will be read in order soon (mapped files only).
+    /// Hints that the data will be read in order soon (mapped files only).
     pub fn advise_sequential(&self) {
-        for file in &self.files {
-            if let Backing::Mapped(map) = &file.backing {
+        self.sequential.store(true, Ordering::Relaxed);
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        for (_, handle) in &cache.open {
+            if let Handle::Mapped(map) = handle.as_ref() {
                 map.advise_sequential();
             }
         }
     }
 
-    /// Drops `range` from this process's resident memory (mapped files only); the data stays
-    /// in the file and the page cache.
+    /// Drops `range` from this process's resident memory (mapped files that are open only);
+    /// the data stays in the file and the page cache.
     pub fn release(&self, range: Range<u64>) {
-        self.each_mapped(range, |map, offset, len| map.release(offset, len));
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        for slice in self.layout.slices(range) {
+            let open = cache.open.iter().find(|(i, _)| *i == slice.file);
+            if let Some((_, handle)) = open
+                && let Handle::Mapped(map) = handle.as_ref()
+                && let (Ok(offset), Ok(len)) =
+                    (usize::try_from(slice.offset), usize::try_from(slice.length))
+            {
+                map.release(offset, len);
+            }
+        }
     }
 
     /// Calls `f(map, offset_in_file, len)` for each slice of `range` in a mapped file; hints
     /// like these skip other backings and ignore unavailable files.
     fn each_mapped(&self, range: Range<u64>, mut f: impl FnMut(&Map, usize, usize)) {
+        if self.io == IoMode::Pread {
+            return;
+        }
         let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
-        let _ = self.each_slice(range.start, len, |file, offset, len| {
-            if let Backing::Mapped(map) = &file.backing {
+        let _ = self.each_slice(range.start, len, |_, handle, offset, len| {
+            if let Handle::Mapped(map) = handle {
                 f(map, offset, len);
             }
             Ok(())
         });
     }
 
-    /// Calls `f(file, offset_in_file, len)` for each file slice of the stream range, then
-    /// turns an unavailable file or a mapping fault into an error.
+    /// Calls `f(file, handle, offset_in_file, len)` for each non-empty file slice of the
+    /// stream range, then turns an unavailable file or a mapping fault into an error.
     fn each_slice(
         &self,
         start: u64,
         len: usize,
-        mut f: impl FnMut(&StoredFile, usize, usize) -> Result<(), StorageError>,
+        mut f: impl FnMut(&StoredFile, &Handle, usize, usize) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let end = start.saturating_add(len as u64);
         if end > self.layout.total_length() {
@@ -425,14 +529,22 @@ impl Storage {
         }
         for slice in self.layout.slices(start..end) {
             let file = &self.files[slice.file];
-            if let Backing::Unavailable(reason) = &file.backing {
-                let reason = reason.clone();
-                return Err(StorageError::Unavailable { path: file.path.clone(), reason });
+            match &file.backing {
+                Backing::Unavailable(reason) => {
+                    let reason = reason.clone();
+                    return Err(StorageError::Unavailable { path: file.path.clone(), reason });
+                }
+                Backing::Empty => continue,
+                Backing::Present => {}
+            }
+            if slice.length == 0 {
+                continue;
             }
             let offset = usize::try_from(slice.offset).map_err(|_| too_big(&file.path))?;
             let length = usize::try_from(slice.length).map_err(|_| too_big(&file.path))?;
-            f(file, offset, length)?;
-            if let Backing::Mapped(map) = &file.backing
+            let handle = self.handle(slice.file)?;
+            f(file, &handle, offset, length)?;
+            if let Handle::Mapped(map) = handle.as_ref()
                 && map.faulted()
             {
                 return Err(StorageError::Fault { path: file.path.clone() });
@@ -444,24 +556,6 @@ impl Storage {
 
 fn too_big(path: &Path) -> StorageError {
     StorageError::Unavailable { path: path.to_path_buf(), reason: "file too large to map".into() }
-}
-
-fn open_backing(
-    file: File,
-    length: u64,
-    io: IoMode,
-    writable: bool,
-    path: &Path,
-) -> Result<Backing, Error> {
-    if length == 0 {
-        return Ok(Backing::Empty);
-    }
-    match io.resolve(path) {
-        IoMode::Pread => Ok(Backing::Pread(file)),
-        IoMode::Mmap | IoMode::Auto => Map::new(&file, writable)
-            .map(Backing::Mapped)
-            .map_err(|e| Error::io("cannot map", path, e)),
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ fn many_files(env: &TestEnv, folder: &str, count: usize) {
             std::fs::create_dir_all(&dir).expect("create folder");
         }
         let len = i * 7 % 64;
-        let bytes: Vec<u8> = (0..len).map(|j| (i * 31 + j * 17) as u8).collect();
+        let bytes: Vec<u8> = (0..len).map(|j| ((i * 31 + j * 17) % 256).to_le_bytes()[0]).collect();
         std::fs::write(dir.join(format!("{i}.bin")), bytes).expect("write file");
     }
 }
@@ -46,7 +46,7 @@ fn a_folder_of_20_000_files_has_the_info_hash_mktorrent_gives_it() {
     }
     let env = TestEnv::new();
     many_files(&env, "many", 20_000);
-    run_limited(&env, &["create", "-p", "16K", "many", "mt.torrent"]).expect_code(0);
-    env.run_program("mktorrent", &["-l", "14", "-o", "mk.torrent", "many"]).expect_code(0);
+    run_limited(&env, &["create", "-p", "32K", "many", "mt.torrent"]).expect_code(0);
+    env.run_program("mktorrent", &["-l", "15", "-o", "mk.torrent", "many"]).expect_code(0);
     assert_eq!(env.info_hash("mt.torrent"), env.info_hash("mk.torrent"));
 }
