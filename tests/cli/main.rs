@@ -16,4 +16,5 @@ mod show;
 mod show_date;
 mod show_magnet;
 mod terminal;
+mod terminal_safety;
 mod verify;
