@@ -11,7 +11,7 @@ mod create;
 mod date;
 mod get;
 mod net;
-mod output;
+pub mod output;
 mod progress;
 mod seed;
 mod show;

@@ -7,7 +7,7 @@ fn main() {
     let code = match cli::run(args) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("mt: {err}");
+            eprintln!("mt: {}", cli::output::escaped(&err.to_string()));
             err.exit_code()
         }
     };

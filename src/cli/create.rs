@@ -113,8 +113,8 @@ pub fn run(args: CreateArgs) -> Result<i32, Error> {
             "hash_bytes_per_second": per_second(total, created.hash_time),
         }));
     } else {
-        println!("created {}", output.display());
-        println!("  name       {}", meta.info.name);
+        println!("created {}", super::output::escaped_path(&output));
+        println!("  name       {}", super::output::escaped(&meta.info.name));
         println!("  info hash  {}", meta.info_hash);
         println!("  magnet     {}", meta.magnet());
         println!(

@@ -14,7 +14,7 @@ use mt::storage::IoMode;
 use serde_json::json;
 
 use super::net::NetOptions;
-use super::output::{human_bytes, json_line, rate};
+use super::output::{escaped, escaped_path, human_bytes, json_line, rate};
 use super::progress::{self, ByteBar};
 use super::swarm_view::{self, View};
 
@@ -90,7 +90,12 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
             "have_pieces": already,
         }));
     } else {
-        println!("downloading {} ({}) to {}", meta.info.name, meta.info_hash, root.display());
+        println!(
+            "downloading {} ({}) to {}",
+            escaped(&meta.info.name),
+            meta.info_hash,
+            escaped_path(&root)
+        );
         if already > 0 {
             println!("resuming: {already} of {pieces} pieces already on disk");
         }

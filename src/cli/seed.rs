@@ -80,9 +80,14 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
             json_line(&json!({ "event": "warning", "message": text }));
         }
     } else {
-        println!("seeding {} ({}) on {}", meta.info.name, meta.info_hash, handle.local_addr);
+        println!(
+            "seeding {} ({}) on {}",
+            super::output::escaped(&meta.info.name),
+            meta.info_hash,
+            handle.local_addr
+        );
         match &warning {
-            Some(text) => println!("warning: {text}"),
+            Some(text) => println!("warning: {}", super::output::escaped(text)),
             None if missing > 0 => println!(
                 "{missing} of {pieces} pieces are missing or damaged; fetching them from peers \
                  while serving the rest"

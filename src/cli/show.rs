@@ -8,7 +8,7 @@ use mt::magnet::{MagnetError, MagnetLink};
 use mt::metainfo::Metainfo;
 use serde_json::{Value, json};
 
-use super::output::{human_bytes, json_line};
+use super::output::{escaped, human_bytes, json_line};
 
 /// Show what a .torrent file or a magnet link holds.
 #[derive(FromArgs)]
@@ -63,7 +63,7 @@ pub fn run(args: ShowArgs) -> Result<i32, Error> {
         }));
         return Ok(0);
     }
-    println!("name          {}", info.name);
+    println!("name          {}", escaped(&info.name));
     println!("info hash     {}", meta.info_hash);
     println!("size          {} ({} bytes)", human_bytes(info.total_length()), info.total_length());
     println!(
@@ -76,16 +76,16 @@ pub fn run(args: ShowArgs) -> Result<i32, Error> {
         println!("trackers      none (trackerless)");
     }
     for (tier, urls) in meta.trackers.iter().enumerate() {
-        println!("tier {:<8} {}", tier + 1, urls.join(" "));
+        println!("tier {:<8} {}", tier + 1, escaped(&urls.join(" ")));
     }
     for url in &meta.web_seeds {
-        println!("web seed      {url}");
+        println!("web seed      {}", escaped(url));
     }
     if let Some(comment) = &meta.comment {
-        println!("comment       {comment}");
+        println!("comment       {}", escaped(comment));
     }
     if let Some(by) = &meta.created_by {
-        println!("created by    {by}");
+        println!("created by    {}", escaped(by));
     }
     if let Some(date) = meta.creation_date {
         println!("created       {}", super::date::utc_text(date));
@@ -99,19 +99,24 @@ pub fn run(args: ShowArgs) -> Result<i32, Error> {
 /// Prints the files as an indented tree, folders once, sizes on the right.
 fn print_tree(meta: &Metainfo) {
     if !meta.info.is_multi_file() {
-        println!("  {}  {}", meta.info.name, human_bytes(meta.info.total_length()));
+        println!("  {}  {}", escaped(&meta.info.name), human_bytes(meta.info.total_length()));
         return;
     }
-    println!("  {}/", meta.info.name);
+    println!("  {}/", escaped(&meta.info.name));
     let mut previous: &[String] = &[];
     for file in &meta.info.files {
         let (folders, name) = file.path.split_at(file.path.len().saturating_sub(1));
         let shared = previous.iter().zip(folders).take_while(|(a, b)| a == b).count();
         for (depth, folder) in folders.iter().enumerate().skip(shared) {
-            println!("  {}{folder}/", "  ".repeat(depth + 1));
+            println!("  {}{}/", "  ".repeat(depth + 1), escaped(folder));
         }
         let name = name.first().map_or("", String::as_str);
-        println!("  {}{name}  {}", "  ".repeat(folders.len() + 1), human_bytes(file.length));
+        println!(
+            "  {}{}  {}",
+            "  ".repeat(folders.len() + 1),
+            escaped(name),
+            human_bytes(file.length)
+        );
         previous = folders;
     }
 }
@@ -135,18 +140,18 @@ fn show_magnet(link: &MagnetLink, json: bool) -> Result<i32, Error> {
         return Ok(0);
     }
     println!("info hash     {}", link.info_hash);
-    println!("name          {}", link.name.as_deref().unwrap_or("(not given)"));
+    println!("name          {}", escaped(link.name.as_deref().unwrap_or("(not given)")));
     if link.trackers.is_empty() {
         println!("trackers      none");
     }
     for url in &link.trackers {
-        println!("tracker       {url}");
+        println!("tracker       {}", escaped(url));
     }
     for peer in &link.peers {
-        println!("peer          {peer}");
+        println!("peer          {}", escaped(peer));
     }
     for url in &link.web_seeds {
-        println!("web seed      {url}");
+        println!("web seed      {}", escaped(url));
     }
     println!("magnet        {}", link.to_uri());
     Ok(0)

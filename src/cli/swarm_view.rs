@@ -11,7 +11,7 @@ use mt::Error;
 use mt::session::{Event, SessionHandle, Stats, Summary};
 use serde_json::{Value, json};
 
-use super::output::{human_bytes, json_line};
+use super::output::{escaped, human_bytes, json_line};
 
 /// How to show events.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -126,8 +126,12 @@ fn progress_line(stats: &Stats) -> String {
     )
 }
 
-/// A line worth showing for an event, if any.
+/// A line worth showing for an event, if any, safe for a terminal.
 fn notice(event: &Event) -> Option<String> {
+    raw_notice(event).map(|text| escaped(&text).into_owned())
+}
+
+fn raw_notice(event: &Event) -> Option<String> {
     Some(match event {
         Event::Listening(addr) => format!("listening on {addr}"),
         Event::TrackerReply { url, peers } => format!("tracker {url}: {peers} peers"),

@@ -94,7 +94,11 @@ pub fn run(args: VerifyArgs) -> Result<i32, Error> {
     } else {
         for (path, state) in &files {
             let (word, detail) = state.split_once(' ').unwrap_or((state, ""));
-            println!("{word:<8} {}  {detail}", path.display());
+            println!(
+                "{word:<8} {}  {}",
+                super::output::escaped_path(path),
+                super::output::escaped(detail)
+            );
         }
         println!(
             "{good} of {} pieces good, {bad} bad, {missing} missing ({} in {:.2} s, {})",
