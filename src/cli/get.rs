@@ -25,9 +25,10 @@ pub struct GetArgs {
     /// the .torrent file
     #[argh(positional)]
     torrent: PathBuf,
-    /// where the data goes: the file or top folder (an existing folder holds a single file)
+    /// where the data goes: the file or top folder (an existing folder holds a single file);
+    /// default: the torrent's name in the current folder
     #[argh(positional)]
-    out: PathBuf,
+    out: Option<PathBuf>,
     /// port to listen on (default 6881, or the next free one)
     #[argh(option, short = 'p', long = "port")]
     port: Option<u16>,
@@ -64,7 +65,9 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
     let view = View::choose(args.json);
     let total = meta.layout().total_length();
     let bar = ByteBar::start("checking", total, progress::wanted(args.json));
-    let prepared = session::open_for_download(&meta, &args.out, args.io, bar.counter());
+    // The name is one safe path component: metainfo refuses names with separators or dots.
+    let out = args.out.unwrap_or_else(|| PathBuf::from(&meta.info.name));
+    let prepared = session::open_for_download(&meta, &out, args.io, bar.counter());
     bar.finish();
     let prepared = prepared?;
     let already = prepared.have.count();
