@@ -1,5 +1,6 @@
-//! Transfers between real processes on loopback: `mt` with `mt`, with libtorrent and with
-//! scripted peers that lie, flood or misbehave, and the disk faults a transfer must survive.
+//! Transfers between real processes on loopback: `mt` with `mt`, with libtorrent, aria2 and
+//! Transmission, and with scripted peers that lie, flood or misbehave, and the disk faults a
+//! transfer must survive.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -20,6 +21,7 @@ mod mt_to_mt;
 mod repairing_seed;
 mod seed_to_seed;
 mod simultaneous_connect;
+mod transmission;
 mod truncated_seed;
 mod upload_accounting;
 mod upload_slots;
