@@ -2,16 +2,21 @@
 //! time-bounded runner for `mt` and the reference tools it is compared against.
 //!
 //! Every process a test starts is killed by its pid if it outlives [`TIME_LIMIT`]. A test that
-//! needs an external tool calls [`require_tool`] or [`require_libtorrent`]: without the tool it
-//! fails under `CI=true` and otherwise prints a loud `SKIPPED:` line, never passing silently.
+//! needs an external tool calls [`require_tool`] or [`require_libtorrent`], and one that needs
+//! anything else calls [`missing`] when it is absent: every skip goes through [`skips`], which
+//! fails under `CI=true` and otherwise prints a loud `SKIPPED:` line and a count at the end of
+//! the test binary, so no test passes silently without running.
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
 pub mod process;
+pub mod skips;
 pub mod swarm;
 
-use std::io::{Read, Write};
+pub use skips::missing;
+
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -229,19 +234,6 @@ pub fn generated(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
-}
-
-fn on_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Reports a missing prerequisite: fails under CI, else prints a loud SKIPPED line.
-fn missing(what: &str) -> bool {
-    assert!(!on_ci(), "{what} is required under CI=true (.ci/run installs it)");
-    // Written to the real stderr, not through eprintln!, so the test harness cannot hide it.
-    let line = format!("SKIPPED: {what} is not installed; this test did not run\n");
-    let _ = std::io::stderr().write_all(line.as_bytes());
-    false
 }
 
 /// True when `name` is on PATH.
