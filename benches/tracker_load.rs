@@ -17,23 +17,21 @@
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "tracker_load/udp.rs"]
+mod udp;
+
+use udp::{NUMWANT, PEERS, REPLY_TIMEOUT, Tally, UDP_WINDOW, peer, udp_client};
+
 /// Test torrents announced to.
 const TORRENTS: usize = 1000;
-/// Distinct peers (peer id and port) announcing.
-const PEERS: u32 = 20_000;
-/// Peers asked for per announce.
-const NUMWANT: u32 = 50;
-/// Simulated UDP clients and the announces each keeps outstanding.
+/// Simulated UDP clients.
 const UDP_CLIENTS: usize = 4;
-const UDP_WINDOW: usize = 16;
 /// Threads making HTTP connections.
 const HTTP_THREADS: usize = 4;
-/// How long a reply may take before it counts as lost.
-const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// One tracker under test.
 struct Target {
@@ -41,19 +39,6 @@ struct Target {
     http: SocketAddr,
     udp: SocketAddr,
     pid: u32,
-}
-
-/// What one run achieved.
-#[derive(Clone, Copy, Default)]
-struct Tally {
-    ok: u64,
-    errors: u64,
-}
-
-impl Tally {
-    fn add(self, other: Tally) -> Tally {
-        Tally { ok: self.ok + other.ok, errors: self.errors + other.errors }
-    }
 }
 
 fn main() {
@@ -168,14 +153,6 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// Peer number `n`'s id, port and remaining bytes (odd peers are seeders).
-fn peer(n: u32) -> ([u8; 20], u16, u64) {
-    let mut id = *b"-LD0001-000000000000";
-    id[8..].copy_from_slice(format!("{n:012}").as_bytes());
-    let port = u16::try_from(1024 + n % 60_000).unwrap_or(u16::MAX);
-    (id, port, if n % 2 == 1 { 0 } else { 1 << 20 })
-}
-
 /// Sums the tallies of `threads` copies of `work`.
 fn in_parallel(threads: usize, work: impl Fn(usize) -> Tally + Sync) -> Tally {
     let work = &work;
@@ -193,83 +170,6 @@ fn udp_load(tracker: SocketAddr, stop: Instant, hashes: &[[u8; 20]]) -> Tally {
         let seed = 1 + u64::try_from(client).unwrap_or(0);
         udp_client(tracker, stop, hashes, &mut fastrand::Rng::with_seed(seed))
     })
-}
-
-/// One simulated client: connect once, then keep [`UDP_WINDOW`] announces in flight.
-fn udp_client(
-    tracker: SocketAddr,
-    stop: Instant,
-    hashes: &[[u8; 20]],
-    rng: &mut fastrand::Rng,
-) -> Tally {
-    let mut tally = Tally::default();
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a udp socket");
-    socket.connect(tracker).expect("connect the udp socket");
-    socket.set_read_timeout(Some(REPLY_TIMEOUT)).expect("read timeout");
-    let mut buf = [0u8; 2048];
-    let connection_id = loop {
-        if Instant::now() >= stop {
-            return tally;
-        }
-        let mut packet = 0x0417_2710_1980u64.to_be_bytes().to_vec();
-        packet.extend_from_slice(&[0, 0, 0, 0, 0xc0, 0xff, 0xee, 0]);
-        socket.send(&packet).expect("send connect");
-        match socket.recv(&mut buf) {
-            Ok(16) if buf[..8] == [0, 0, 0, 0, 0xc0, 0xff, 0xee, 0] => {
-                break u64::from_be_bytes(buf[8..16].try_into().expect("8 bytes"));
-            }
-            _ => tally.errors += 1,
-        }
-    };
-    let mut outstanding = 0;
-    let mut transaction: u32 = 0;
-    while Instant::now() < stop {
-        while outstanding < UDP_WINDOW {
-            transaction = transaction.wrapping_add(1);
-            let hash = &hashes[rng.usize(..hashes.len())];
-            let packet = udp_announce(connection_id, transaction, hash, rng.u32(..PEERS));
-            if socket.send(&packet).is_err() {
-                tally.errors += 1;
-                break;
-            }
-            outstanding += 1;
-        }
-        match socket.recv(&mut buf) {
-            Ok(len) => {
-                outstanding = outstanding.saturating_sub(1);
-                if len >= 20 && buf[..4] == [0, 0, 0, 1] {
-                    tally.ok += 1;
-                } else {
-                    tally.errors += 1;
-                }
-            }
-            Err(_) => {
-                // Every reply in the window is overdue: count them lost and refill.
-                tally.errors += u64::try_from(outstanding).unwrap_or(0);
-                outstanding = 0;
-            }
-        }
-    }
-    tally
-}
-
-fn udp_announce(connection_id: u64, transaction: u32, hash: &[u8; 20], n: u32) -> Vec<u8> {
-    let (peer_id, port, left) = peer(n);
-    let mut packet = Vec::with_capacity(98);
-    packet.extend_from_slice(&connection_id.to_be_bytes());
-    packet.extend_from_slice(&1u32.to_be_bytes());
-    packet.extend_from_slice(&transaction.to_be_bytes());
-    packet.extend_from_slice(hash);
-    packet.extend_from_slice(&peer_id);
-    packet.extend_from_slice(&0u64.to_be_bytes()); // downloaded
-    packet.extend_from_slice(&left.to_be_bytes());
-    packet.extend_from_slice(&0u64.to_be_bytes()); // uploaded
-    packet.extend_from_slice(&0u32.to_be_bytes()); // event: none
-    packet.extend_from_slice(&0u32.to_be_bytes()); // ip: the sender's
-    packet.extend_from_slice(&n.to_be_bytes()); // key
-    packet.extend_from_slice(&NUMWANT.to_be_bytes());
-    packet.extend_from_slice(&port.to_be_bytes());
-    packet
 }
 
 fn http_load(tracker: SocketAddr, stop: Instant, hashes: &[[u8; 20]]) -> Tally {

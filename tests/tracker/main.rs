@@ -4,8 +4,15 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+// The benchmark's UDP client, tested here since a benchmark without the test harness cannot
+// hold tests.
+#[allow(dead_code)]
+#[path = "../../benches/tracker_load/udp.rs"]
+mod tracker_load_udp;
+
 mod cli;
 mod http;
+mod load_bench;
 mod swarm;
 mod tracker_env;
 mod udp;
