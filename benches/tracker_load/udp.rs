@@ -1,7 +1,7 @@
 //! The UDP side of the tracker load benchmark (BEP 15), and what both sides share: the peers
 //! that announce and the tally of answers. One simulated client is one socket that connects
 //! once and then keeps [`UDP_WINDOW`] announces outstanding; a reply counts only when it is a
-//! well-formed announce reply.
+//! well-formed announce reply to one of them, matched by transaction id, and only once.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -65,10 +65,12 @@ pub fn udp_client(
             _ => tally.errors += 1,
         }
     };
-    let mut outstanding = 0;
+    // The transaction ids of the announces in flight: a reply counts only for one of them,
+    // once, so a duplicated reply or one that comes after its announce was given up is ignored.
+    let mut outstanding: Vec<u32> = Vec::with_capacity(UDP_WINDOW);
     let mut transaction: u32 = 0;
     while Instant::now() < stop {
-        while outstanding < UDP_WINDOW {
+        while outstanding.len() < UDP_WINDOW {
             transaction = transaction.wrapping_add(1);
             let hash = &hashes[rng.usize(..hashes.len())];
             let packet = udp_announce(connection_id, transaction, hash, rng.u32(..PEERS));
@@ -76,21 +78,24 @@ pub fn udp_client(
                 tally.errors += 1;
                 break;
             }
-            outstanding += 1;
+            outstanding.push(transaction);
         }
         match socket.recv(&mut buf) {
-            Ok(len) => {
-                outstanding = outstanding.saturating_sub(1);
+            Ok(len) if len >= 8 => {
+                let id = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+                let Some(at) = outstanding.iter().position(|&t| t == id) else { continue };
+                outstanding.swap_remove(at);
                 if len >= 20 && buf[..4] == [0, 0, 0, 1] {
                     tally.ok += 1;
                 } else {
                     tally.errors += 1;
                 }
             }
+            Ok(_) => tally.errors += 1,
             Err(_) => {
                 // Every reply in the window is overdue: count them lost and refill.
-                tally.errors += u64::try_from(outstanding).unwrap_or(0);
-                outstanding = 0;
+                tally.errors += u64::try_from(outstanding.len()).unwrap_or(0);
+                outstanding.clear();
             }
         }
     }
