@@ -19,6 +19,7 @@ mod libtorrent;
 mod lying_peer;
 mod mt_to_mt;
 mod repairing_seed;
+mod returned_requests;
 mod seed_to_seed;
 mod simultaneous_connect;
 mod transmission;
