@@ -90,3 +90,85 @@ fn every_request_gets_exactly_one_answer_even_when_cancelled_or_past_the_queue()
     let wrong: Vec<_> = open.iter().filter(|(_, n)| **n != 0).collect();
     assert!(wrong.is_empty(), "requests with no or several answers (open count): {wrong:?}");
 }
+
+#[test]
+fn choking_a_fast_peer_rejects_its_queued_requests_and_sends_no_more_blocks() {
+    // More requests than the socket holds, so most still wait in the seed's queue when the
+    // next rechoke chokes the peer (it is no longer interested).
+    const REQUESTS: u32 = 2000;
+    let env = TestEnv::new();
+    let info_hash = write_torrent(&env);
+    let seed = env.seed("video.bin.torrent", "video.bin", &[]);
+    let mut peer = handshaken(&seed, info_hash, 2);
+    peer.send_message(&Message::Interested).expect("send interested");
+    let mut allowed_fast = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match peer.next_message().expect("the seed keeps the connection") {
+            Some(Message::Unchoke) => break,
+            Some(Message::AllowedFast { piece }) => allowed_fast.push(piece),
+            _ => {}
+        }
+        assert!(std::time::Instant::now() < deadline, "the seed unchokes an interested peer");
+    }
+    let blocks = blocks(REQUESTS);
+    send_all(&mut peer, blocks.iter().map(|b| Message::Request(*b)));
+    peer.send_message(&Message::NotInterested).expect("send not interested");
+    // Read nothing until a rechoke (every 10 s) has chosen to choke us.
+    std::thread::sleep(Duration::from_secs(11));
+    let answers = peer
+        .read_until_quiet(Duration::from_secs(2), Duration::from_secs(60))
+        .expect("read the answers");
+    let choke = answers.iter().position(|m| *m == Message::Choke);
+    let choke = choke.expect("the seed chokes a peer that is no longer interested");
+    let after: Vec<&Message> = answers[choke..]
+        .iter()
+        .filter(|m| matches!(m, Message::Piece { piece, .. } if !allowed_fast.contains(piece)))
+        .collect();
+    let (pieces, rejects) = count_answers(&blocks, &answers);
+    eprintln!(
+        "{REQUESTS} requests: {pieces} blocks, {rejects} rejects, {} after the choke",
+        after.len()
+    );
+    assert!(after.is_empty(), "a choked peer gets no more blocks: {} after the choke", after.len());
+    assert!(rejects > 0, "queued requests of a choked fast peer are rejected");
+}
+
+/// `n` requests over every full piece, in order, wrapping around.
+fn blocks(n: u32) -> Vec<BlockInfo> {
+    let per_piece = PIECE / BLOCK;
+    (0..n)
+        .map(|i| {
+            let n = i % ((PIECES - 1) * per_piece);
+            BlockInfo { piece: n / per_piece, begin: n % per_piece * BLOCK, length: BLOCK }
+        })
+        .collect()
+}
+
+/// Checks every request in `blocks` got exactly one answer in `answers` (a block or
+/// `reject`); returns how many of each.
+fn count_answers(blocks: &[BlockInfo], answers: &[Message]) -> (usize, usize) {
+    let mut open: HashMap<BlockInfo, i64> = HashMap::new();
+    for block in blocks {
+        *open.entry(*block).or_default() += 1;
+    }
+    let (mut pieces, mut rejects) = (0, 0);
+    for answer in answers {
+        let block = match answer {
+            Message::Piece { piece, begin, data } => {
+                pieces += 1;
+                let length = u32::try_from(data.len()).expect("fits");
+                BlockInfo { piece: *piece, begin: *begin, length }
+            }
+            Message::Reject(block) => {
+                rejects += 1;
+                *block
+            }
+            _ => continue,
+        };
+        *open.entry(block).or_default() -= 1;
+    }
+    let wrong: Vec<_> = open.iter().filter(|(_, n)| **n != 0).collect();
+    assert!(wrong.is_empty(), "requests with no or several answers (open count): {wrong:?}");
+    (pieces, rejects)
+}
