@@ -37,7 +37,9 @@
 //! begins when every piece some known peer has is requested.
 //!
 //! A choke from a peer without the fast extension (BEP 6) implicitly drops its requests: call
-//! [`Picker::peer_choked`]. A peer with it sends `reject` for each dropped request instead: call
+//! [`Picker::peer_choked`], which returns the requests to cancel; a block that still arrives
+//! for one of them goes to [`Picker::block_received_late`], which takes it if it is still
+//! needed. A peer with it sends `reject` for each dropped request instead: call
 //! [`Picker::request_rejected`] for each.
 
 mod availability;
@@ -57,7 +59,7 @@ use crate::types::PieceIndex;
 use availability::{Availability, ix};
 use peers::PeerState;
 pub use piece::MAX_REQUESTERS;
-use piece::{Arrival, PieceProgress};
+use piece::{Arrival, PieceProgress, Requesters};
 
 /// While we have fewer complete pieces than this, new pieces are chosen at random.
 pub const RANDOM_FIRST_PIECES: u32 = 4;
@@ -235,6 +237,20 @@ impl Picker {
     /// A `piece` message from `peer`. See [`Received`]; a block is accepted only if it was
     /// requested from this peer (in endgame: from any peer) and not yet received.
     pub fn block_received(&mut self, peer: PeerKey, block: &Block) -> Received {
+        self.receive(peer, block, false)
+    }
+
+    /// A block from `peer` that we asked it for and then gave back (its choke, or it
+    /// stalled) and cancelled: it is accepted whenever we still need it, whoever it is now
+    /// requested from, else it is a [`Received::Duplicate`].
+    pub fn block_received_late(&mut self, peer: PeerKey, block: &Block) -> Received {
+        match self.receive(peer, block, true) {
+            Received::Unrequested => Received::Duplicate,
+            received => received,
+        }
+    }
+
+    fn receive(&mut self, peer: PeerKey, block: &Block, late: bool) -> Received {
         let Some(index) = self.geometry.block_index(block) else { return Received::Unrequested };
         if self.have.get(block.piece) {
             return Received::Duplicate;
@@ -243,10 +259,18 @@ impl Picker {
         let Some(progress) = self.in_progress.get_mut(&block.piece) else {
             return Received::Unrequested;
         };
-        let requesters = match progress.receive(index, peer, endgame) {
+        let arrival = match late {
+            true => progress.receive_late(index, peer),
+            false => progress.receive(index, peer, endgame),
+        };
+        let requesters = match arrival {
             Arrival::Unrequested => return Received::Unrequested,
             Arrival::Duplicate => return Received::Duplicate,
             Arrival::Accepted(requesters) => requesters,
+            Arrival::WasMissing => {
+                self.free_blocks = self.free_blocks.saturating_sub(1);
+                Requesters::none()
+            }
         };
         let piece_complete = progress.is_fully_received();
         let id = BlockId { piece: block.piece, index };

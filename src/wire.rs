@@ -14,6 +14,7 @@
 //! - every error is a [`WireError`], which ends one peer and has no `From` into the fatal
 //!   [`crate::Error`].
 
+pub mod allowed_fast;
 pub mod error;
 pub mod extension;
 pub mod framing;

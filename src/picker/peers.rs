@@ -75,14 +75,15 @@ impl Picker {
     }
 
     /// The peer choked us without the fast extension, dropping all our requests: they return
-    /// to the pool. Returns how many.
-    pub fn peer_choked(&mut self, peer: PeerKey) -> usize {
+    /// to the pool. Returns them, to cancel (a block that still arrives is then no offence,
+    /// see [`Picker::block_received_late`]).
+    pub fn peer_choked(&mut self, peer: PeerKey) -> Vec<Block> {
         self.release_all(peer)
     }
 
     /// The peer stopped answering: its requests return to the pool so other peers can take
-    /// them. Returns how many.
-    pub fn peer_timed_out(&mut self, peer: PeerKey) -> usize {
+    /// them. Returns them, to cancel.
+    pub fn peer_timed_out(&mut self, peer: PeerKey) -> Vec<Block> {
         self.release_all(peer)
     }
 
@@ -120,15 +121,20 @@ impl Picker {
         state.holdings = Holdings::Pieces(Bitfield::new(self.geometry.piece_count()));
     }
 
-    /// Returns every block outstanding from `peer` to the pool; returns how many.
-    fn release_all(&mut self, peer: PeerKey) -> usize {
+    /// Returns every block outstanding from `peer` to the pool; returns them.
+    fn release_all(&mut self, peer: PeerKey) -> Vec<Block> {
         self.release_single_source(peer);
-        let Some(state) = self.peers.get_mut(&peer) else { return 0 };
-        let outstanding: Vec<BlockId> = state.outstanding.drain().collect();
-        for &id in &outstanding {
-            self.release(peer, id);
-        }
-        outstanding.len()
+        let Some(state) = self.peers.get_mut(&peer) else { return Vec::new() };
+        let mut outstanding: Vec<BlockId> = state.outstanding.drain().collect();
+        outstanding.sort_unstable_by_key(|id| (id.piece, id.index));
+        let geometry = self.geometry;
+        outstanding
+            .into_iter()
+            .map(|id| {
+                self.release(peer, id);
+                geometry.block(crate::types::PieceIndex(id.piece), id.index)
+            })
+            .collect()
     }
 
     /// Drops `peer` from the requesters of `id` (already out of the peer's outstanding set).

@@ -24,6 +24,11 @@ pub(super) struct Requesters {
 }
 
 impl Requesters {
+    /// Nobody.
+    pub(super) fn none() -> Requesters {
+        Requesters { peers: [PeerKey(0); MAX_REQUESTERS], len: 0 }
+    }
+
     fn one(peer: PeerKey) -> Requesters {
         Requesters { peers: [peer; MAX_REQUESTERS], len: 1 }
     }
@@ -78,6 +83,8 @@ pub(super) enum Arrival {
     Duplicate,
     /// Stored; these peers had it requested (the sender among them if it was asked).
     Accepted(Requesters),
+    /// Stored; it was missing (requested from nobody).
+    WasMissing,
 }
 
 /// The blocks of one piece in progress.
@@ -176,6 +183,28 @@ impl PieceProgress {
             }
             BlockState::Requested(_) => Arrival::Unrequested,
         }
+    }
+
+    /// Block `index` arrived from `peer` after we gave its request back: accepted unless it
+    /// was already received, whether it is missing or requested from others now.
+    pub(super) fn receive_late(&mut self, index: u32, peer: PeerKey) -> Arrival {
+        let Some(state) = self.blocks.get_mut(super::ix(index)) else {
+            return Arrival::Unrequested;
+        };
+        let arrival = match *state {
+            BlockState::Received => return Arrival::Duplicate,
+            BlockState::Missing => {
+                self.free -= 1;
+                Arrival::WasMissing
+            }
+            BlockState::Requested(requesters) => Arrival::Accepted(requesters),
+        };
+        *state = BlockState::Received;
+        self.received += 1;
+        if !self.contributors.contains(&peer) {
+            self.contributors.push(peer);
+        }
+        arrival
     }
 
     /// `peer` will not send block `index` after all. Returns whether the block is missing again

@@ -248,11 +248,37 @@ fn choke_returns_all_outstanding_blocks_to_the_pool() {
     seed(&mut picker, &[A, B, C]);
     let all = Bitfield::full(4);
     let taken = picker.pick(A, &all, 3);
-    assert_eq!(picker.peer_choked(A), 3);
+    assert_eq!(picker.peer_choked(A).len(), 3);
     assert_eq!(picker.outstanding(A), 0);
     assert_eq!(picker.block_received(A, &taken[0]), Received::Unrequested);
     let retaken = picker.pick(B, &all, 3);
     assert_eq!(HashSet::<Block>::from_iter(retaken), HashSet::from_iter(taken));
+}
+
+#[test]
+fn a_block_that_arrives_after_its_request_was_given_back_is_taken_if_still_needed() {
+    let mut picker = Picker::new(geometry(8, 32, 4), &Bitfield::new(4)).expect("valid geometry");
+    seed(&mut picker, &[A, B]);
+    let all = Bitfield::full(4);
+    let taken = picker.pick(A, &all, 2);
+    let given_back = picker.peer_choked(A);
+    assert_eq!(HashSet::<Block>::from_iter(given_back), HashSet::from_iter(taken.clone()));
+    // Block 0 is missing again, block 1 now requested from B: both are still wanted.
+    let retaken = picker.pick(B, &all, 1);
+    assert_eq!(retaken.len(), 1);
+    let (missing, with_b) = match retaken[0] == taken[0] {
+        true => (taken[1], taken[0]),
+        false => (taken[0], taken[1]),
+    };
+    assert_eq!(picker.block_received_late(A, &missing), accepted(false));
+    let cancel = vec![(B, with_b)];
+    assert_eq!(
+        picker.block_received_late(A, &with_b),
+        Received::Accepted { piece_complete: true, cancel }
+    );
+    assert_eq!(picker.outstanding(B), 0);
+    assert_eq!(picker.block_received_late(A, &with_b), Received::Duplicate);
+    assert!(picker.pick(B, &all, 8).iter().all(|b| b.piece != with_b.piece));
 }
 
 #[test]
@@ -262,7 +288,7 @@ fn timed_out_peer_returns_its_blocks_to_the_pool() {
     let all = Bitfield::full(2);
     picker.pick(A, &all, 2);
     assert!(picker.is_endgame());
-    assert_eq!(picker.peer_timed_out(A), 2);
+    assert_eq!(picker.peer_timed_out(A).len(), 2);
     assert!(!picker.is_endgame());
     assert_eq!(picker.pick(B, &all, 2).len(), 2);
 }

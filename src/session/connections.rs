@@ -17,6 +17,7 @@ use super::peers::{OUR_REQQ, Peer};
 use super::swarm::Swarm;
 use crate::peer::{self, Connected, PeerCommand, PeerKey, PeerOptions};
 use crate::types::PeerId;
+use crate::wire::allowed_fast::{self, ALLOWED_FAST_COUNT, allowed_fast_set};
 use crate::wire::{ExtendedHandshake, Message};
 
 /// Most connected peers.
@@ -131,9 +132,23 @@ impl Swarm {
         } else if !have.is_empty() {
             opening.push(Message::Bitfield(have.as_bytes().to_vec()));
         }
+        // The pieces it may request while choked (BEP 6): those of its set we have now; the
+        // others when we get them.
+        let allowed_out = match (fast, allowed_fast::ipv4_of(addr.ip())) {
+            (true, Some(ip)) => {
+                let info_hash = &self.config.metainfo.info_hash;
+                allowed_fast_set(ip, info_hash, have.len(), ALLOWED_FAST_COUNT)
+            }
+            _ => Vec::new(),
+        };
+        for &piece in allowed_out.iter().filter(|&&piece| have.get(piece)) {
+            opening.push(Message::AllowedFast { piece });
+        }
         handle.send(PeerCommand::Send(opening));
         let pieces = self.picker.have().len();
-        self.peers.insert(key, Peer::new(handle, addr, their_id, fast, outgoing, pieces));
+        let mut peer = Peer::new(handle, addr, their_id, fast, outgoing, pieces);
+        peer.allowed_out = allowed_out;
+        self.peers.insert(key, peer);
         self.picker.peer_joined(key);
         self.book.connected(addr);
         self.channels.emit(Event::PeerConnected { addr, outgoing });

@@ -6,7 +6,7 @@
 //! bounds are checked against the torrent; a protocol violation ends that peer only.
 
 use super::Event;
-use super::peers::Peer;
+use super::peers::{MAX_ALLOWED_FAST_IN, Peer};
 use super::swarm::Swarm;
 use crate::bitfield::Bitfield;
 use crate::error::Error;
@@ -39,14 +39,38 @@ impl Swarm {
         let piece_count = self.picker.have().len();
         match message {
             Message::KeepAlive | Message::Port(_) | Message::Suggest { .. } => {}
-            Message::AllowedFast { .. } => {}
+            Message::AllowedFast { piece } => {
+                // Only meaningful with the fast extension; a peer may name a few pieces.
+                let fresh = self.with_peer(key, |p| {
+                    let fresh = p.fast
+                        && piece < piece_count
+                        && p.allowed_in.len() < MAX_ALLOWED_FAST_IN
+                        && !p.allowed_in.contains(&piece);
+                    if fresh {
+                        p.allowed_in.push(piece);
+                    }
+                    fresh
+                });
+                if fresh == Some(true) {
+                    self.fill_requests(key);
+                }
+            }
             Message::Choke => {
                 let fast = self.with_peer(key, |p| {
                     p.peer_choking = true;
                     p.fast
                 });
-                if fast == Some(false) {
-                    self.picker.peer_choked(key);
+                match fast {
+                    // Without the fast extension a choke drops every request: take them back
+                    // and say so, so that a block it still sends is no offence.
+                    Some(false) => {
+                        let given_back = self.picker.peer_choked(key);
+                        self.cancel_given_back(key, &given_back);
+                    }
+                    // With it, each request gets a reject or its block; allowed-fast pieces
+                    // may still be asked for.
+                    Some(true) => self.fill_requests(key),
+                    None => {}
                 }
             }
             Message::Unchoke => {
@@ -83,16 +107,12 @@ impl Swarm {
                 }
             }
             Message::Reject(info) => {
+                // The block goes back to the picker for any peer to take. This one is not
+                // asked for that piece again for a while (after a choke, or when it cannot
+                // serve it now), but later it is: it may be the only peer that has it.
                 self.picker.request_rejected(key, &info);
-                // A reject while we are unchoked means it cannot serve that piece after all
-                // (BEP 6): stop asking it for that piece, and let others have the blocks.
-                let unchoked = self.with_peer(key, |p| {
-                    if !p.peer_choking {
-                        p.has.clear(info.piece);
-                    }
-                    !p.peer_choking
-                });
-                if unchoked == Some(true) {
+                let now = std::time::Instant::now();
+                if self.with_peer(key, |p| p.avoid(info.piece, now)).is_some() {
                     for other in self.peers.keys() {
                         self.fill_requests(other);
                     }
@@ -180,16 +200,17 @@ impl Swarm {
     /// Tops up the peer's request pipeline.
     pub(super) fn fill_requests(&mut self, key: PeerKey) {
         let Some(peer) = self.peers.get(key) else { return };
-        if self.complete() || peer.peer_choking || !peer.am_interested {
+        if self.complete() || !peer.am_interested {
             return;
         }
+        let Some(requestable) = peer.requestable() else { return };
         let outstanding = self.picker.outstanding(key);
         let target = peer.target_depth();
         // Refill in batches: one burst per quarter of the pipeline, not one per block.
         if outstanding > target - target / 4 {
             return;
         }
-        let blocks = self.picker.pick(key, &peer.has, target - outstanding);
+        let blocks = self.picker.pick(key, &requestable, target - outstanding);
         if blocks.is_empty() {
             return;
         }
@@ -198,6 +219,19 @@ impl Swarm {
         for block in blocks.iter().filter(|b| b.begin == 0) {
             self.disk.prefault(block.piece);
         }
+    }
+
+    /// Requests we took back from a peer (its choke, or it stalled): cancel them, and
+    /// remember them so that a block it still sends is accepted or ignored, not held against
+    /// it.
+    pub(super) fn cancel_given_back(&mut self, key: PeerKey, blocks: &[BlockInfo]) {
+        let Some(peer) = self.peers.get_mut(key) else { return };
+        if blocks.is_empty() {
+            return;
+        }
+        peer.give_back(blocks);
+        let cancels = blocks.iter().map(|block| Message::Cancel(*block)).collect();
+        peer.handle.send(PeerCommand::Send(cancels));
     }
 
     /// Our data for a piece can no longer be read (a file was truncated or removed while we
@@ -223,7 +257,9 @@ impl Swarm {
         if !in_range {
             peer.strikes += 10;
         }
-        let refuse = !in_range || !have || peer.am_choking;
+        // A choked peer may still ask for the pieces of its allowed-fast set (BEP 6).
+        let choked = peer.am_choking && !(peer.fast && peer.allowed_out.contains(&info.piece));
+        let refuse = !in_range || !have || choked;
         if refuse {
             if peer.fast {
                 peer.handle.send(PeerCommand::Send(vec![Message::Reject(info)]));

@@ -5,12 +5,14 @@
 //! Invariants: each connection has one [`PeerKey`], never reused within a session; at most one
 //! connected peer has a given peer id (the session keeps one of two simultaneous connections).
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::bitfield::Bitfield;
 use crate::peer::{PeerHandle, PeerKey};
+use crate::picker::Block;
 use crate::types::PeerId;
 
 /// Blocks we keep requested from a peer before we know its rate.
@@ -21,6 +23,15 @@ pub const MAX_DEPTH: usize = 512;
 pub const DEFAULT_REQQ: usize = 250;
 /// The request queue we advertise and accept from each peer.
 pub const OUR_REQQ: usize = 2048;
+
+/// How long a peer is not asked again for a piece it rejected a request of.
+pub const REJECT_BACKOFF: Duration = Duration::from_secs(2);
+/// Most pieces remembered as rejected, per peer.
+const MAX_AVOIDED: usize = 64;
+/// Most given-back blocks remembered per peer (a full pipeline, twice).
+const MAX_GIVEN_BACK: usize = 2 * MAX_DEPTH;
+/// Most allowed-fast pieces a peer may name to us.
+pub const MAX_ALLOWED_FAST_IN: usize = 64;
 
 /// Bytes per second over a sliding window, updated once a second.
 #[derive(Debug, Default)]
@@ -71,6 +82,15 @@ pub struct Peer {
     pub strikes: u32,
     /// Pieces that failed their hash check with blocks from this peer.
     pub hash_failures: u32,
+    /// Pieces it rejected a request of, not to be asked for again before the time.
+    pub avoided: Vec<(u32, Instant)>,
+    /// Blocks we asked it for, then gave back and cancelled (its choke, or it stalled),
+    /// oldest first: one that still arrives is no offence.
+    pub given_back: VecDeque<Block>,
+    /// Pieces it lets us request while it chokes us (BEP 6 allowed fast).
+    pub allowed_in: Vec<u32>,
+    /// Pieces we let it request while we choke it (its BEP 6 allowed-fast set).
+    pub allowed_out: Vec<u32>,
 }
 
 impl Peer {
@@ -100,7 +120,69 @@ impl Peer {
             last_block: Instant::now(),
             strikes: 0,
             hash_failures: 0,
+            avoided: Vec::new(),
+            given_back: VecDeque::new(),
+            allowed_in: Vec::new(),
+            allowed_out: Vec::new(),
         }
+    }
+
+    /// The pieces we may ask it for now: what it has, less the pieces it rejected lately;
+    /// while it chokes us, only its allowed-fast pieces (none without the fast extension).
+    pub fn requestable(&self) -> Option<Cow<'_, Bitfield>> {
+        if self.peer_choking && (!self.fast || self.allowed_in.is_empty()) {
+            return None;
+        }
+        if !self.peer_choking && self.avoided.is_empty() {
+            return Some(Cow::Borrowed(&self.has));
+        }
+        let mut pieces = match self.peer_choking {
+            true => {
+                let mut allowed = Bitfield::new(self.has.len());
+                for &piece in self.allowed_in.iter().filter(|&&p| self.has.get(p)) {
+                    allowed.set(piece);
+                }
+                allowed
+            }
+            false => self.has.clone(),
+        };
+        for &(piece, _) in &self.avoided {
+            pieces.clear(piece);
+        }
+        Some(Cow::Owned(pieces))
+    }
+
+    /// It rejected a request of `piece`: ask others for it, and this peer only after
+    /// [`REJECT_BACKOFF`].
+    pub fn avoid(&mut self, piece: u32, now: Instant) {
+        self.avoided.retain(|(p, _)| *p != piece);
+        if self.avoided.len() >= MAX_AVOIDED {
+            self.avoided.remove(0);
+        }
+        self.avoided.push((piece, now + REJECT_BACKOFF));
+    }
+
+    /// Forgets rejections whose backoff is over; true if any was.
+    pub fn expire_avoided(&mut self, now: Instant) -> bool {
+        let before = self.avoided.len();
+        self.avoided.retain(|(_, until)| *until > now);
+        self.avoided.len() != before
+    }
+
+    /// We gave these requests back and cancel them.
+    pub fn give_back(&mut self, blocks: &[Block]) {
+        for block in blocks {
+            if self.given_back.len() >= MAX_GIVEN_BACK {
+                self.given_back.pop_front();
+            }
+            self.given_back.push_back(*block);
+        }
+    }
+
+    /// Whether `block` is one we gave back (it is then forgotten).
+    pub fn take_given_back(&mut self, block: &Block) -> bool {
+        let at = self.given_back.iter().position(|b| b == block);
+        at.and_then(|at| self.given_back.remove(at)).is_some()
     }
 
     /// Closes the current second of both rates; what we sent is what the socket took.

@@ -36,37 +36,61 @@ impl Swarm {
         let block = Block { piece, begin, length };
         match self.picker.block_received(key, &block) {
             Received::Unrequested => {
+                let given_back = self.peers.get_mut(key).is_some_and(|p| p.take_given_back(&block));
+                if given_back {
+                    // We cancelled it, but it was on its way: take it if we still need it.
+                    return match self.picker.block_received_late(key, &block) {
+                        Received::Accepted { piece_complete, cancel } => {
+                            self.store_block(key, block, data, piece_complete, cancel)
+                        }
+                        Received::Unrequested | Received::Duplicate => Ok(()),
+                    };
+                }
                 if let Some(peer) = self.peers.get_mut(key) {
                     peer.strikes += 1;
                     if peer.strikes >= DROP_AFTER_STRIKES {
                         self.drop_peer(key, "sent too many blocks we never asked for".into());
                     }
                 }
-                return Ok(());
+                Ok(())
             }
-            Received::Duplicate => return Ok(()),
+            Received::Duplicate => Ok(()),
             Received::Accepted { piece_complete, cancel } => {
-                let range = self
-                    .config
-                    .metainfo
-                    .layout()
-                    .block_range(PieceIndex(piece), begin, length)
-                    .ok_or(Error::Bug("the picker accepted a block outside its piece"))?;
-                self.disk.storage.write(range.start, data)?;
-                self.channels.counters.downloaded.fetch_add(u64::from(length), Ordering::Relaxed);
-                if let Some(peer) = self.peers.get_mut(key) {
-                    peer.down.add(u64::from(length));
-                    peer.last_block = std::time::Instant::now();
-                }
-                for (other, block) in cancel {
-                    if let Some(peer) = self.peers.get(other) {
-                        peer.handle.send(PeerCommand::Send(vec![Message::Cancel(block)]));
-                    }
-                }
-                if piece_complete {
-                    self.start_hash(piece);
-                }
+                self.store_block(key, block, data, piece_complete, cancel)
             }
+        }
+    }
+
+    /// Writes an accepted block, cancels its endgame duplicates, hashes the piece once
+    /// complete, and tops up the sender's requests.
+    fn store_block(
+        &mut self,
+        key: PeerKey,
+        block: Block,
+        data: &[u8],
+        piece_complete: bool,
+        cancel: Vec<(PeerKey, Block)>,
+    ) -> Result<(), Error> {
+        let Block { piece, begin, length } = block;
+        let range = self
+            .config
+            .metainfo
+            .layout()
+            .block_range(PieceIndex(piece), begin, length)
+            .ok_or(Error::Bug("the picker accepted a block outside its piece"))?;
+        self.disk.storage.write(range.start, data)?;
+        self.channels.counters.downloaded.fetch_add(u64::from(length), Ordering::Relaxed);
+        if let Some(peer) = self.peers.get_mut(key) {
+            peer.down.add(u64::from(length));
+            peer.last_block = std::time::Instant::now();
+        }
+        for (other, block) in cancel {
+            if let Some(peer) = self.peers.get(other) {
+                peer.handle.send(PeerCommand::Send(vec![Message::Cancel(block)]));
+            }
+        }
+        if piece_complete {
+            self.start_hash(piece);
         }
         self.fill_requests(key);
         Ok(())
@@ -142,7 +166,11 @@ impl Swarm {
         }
         self.channels.counters.left.store(self.picker.missing_bytes(), Ordering::Relaxed);
         for peer in self.peers.values() {
-            peer.handle.send(PeerCommand::Send(vec![Message::Have { piece }]));
+            let mut news = vec![Message::Have { piece }];
+            if peer.allowed_out.contains(&piece) {
+                news.push(Message::AllowedFast { piece });
+            }
+            peer.handle.send(PeerCommand::Send(news));
         }
         if self.picker.is_complete() {
             self.on_complete();

@@ -1,6 +1,7 @@
 //! The session's timers, driven by its 100 ms tick: rates and stats each second, choking
 //! every 10 s with an optimistic unchoke rotated every 30 s (free slots are refilled at once
-//! between rechokes), stalled peers, reconnects with backoff, same-host discovery, and the
+//! between rechokes), stalled peers (their requests are cancelled and go to others), pieces a
+//! peer rejected that it may be asked for again, reconnects with backoff, same-host discovery, and the
 //! download timeout.
 //!
 //! [`Timers`] keeps when each of these last ran; the choker keeps its own times.
@@ -59,6 +60,7 @@ impl Swarm {
             peer.tick_rates();
         }
         self.check_stalls(now);
+        self.retry_rejected(now);
         if self.choker.due(now) {
             self.rechoke(now);
         }
@@ -100,13 +102,26 @@ impl Swarm {
             .map(|(key, _)| key)
             .collect();
         for key in stalled {
-            self.picker.peer_timed_out(key);
+            let given_back = self.picker.peer_timed_out(key);
+            self.cancel_given_back(key, &given_back);
             if let Some(peer) = self.peers.get_mut(key) {
                 peer.last_block = now;
             }
             for other in self.peers.keys().into_iter().filter(|k| *k != key) {
                 self.fill_requests(other);
             }
+        }
+    }
+
+    /// Peers whose rejections have run out may be asked for those pieces again.
+    fn retry_rejected(&mut self, now: Instant) {
+        let due: Vec<PeerKey> = self
+            .peers
+            .iter_mut()
+            .filter_map(|(key, peer)| peer.expire_avoided(now).then_some(key))
+            .collect();
+        for key in due {
+            self.fill_requests(key);
         }
     }
 

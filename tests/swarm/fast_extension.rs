@@ -1,7 +1,9 @@
 //! BEP 6, the fast extension, between `mt` and scripted peers: every request gets exactly one
-//! answer, a block or `reject`, even when it is cancelled or overflows the upload queue.
+//! answer, a block or `reject`, even when it is cancelled, overflows the upload queue or is
+//! still queued when the peer is choked; a choked peer may request its allowed-fast pieces.
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::common::TestEnv;
@@ -9,6 +11,7 @@ use crate::common::swarm::Seed;
 use crate::support::raw_peer::{RawPeer, peer_id};
 use mt::metainfo::Metainfo;
 use mt::types::InfoHash;
+use mt::wire::allowed_fast::{ALLOWED_FAST_COUNT, allowed_fast_set};
 use mt::wire::{BlockInfo, Message};
 
 /// 2 MiB and a bit in 32 KiB pieces: 65 pieces.
@@ -132,6 +135,45 @@ fn choking_a_fast_peer_rejects_its_queued_requests_and_sends_no_more_blocks() {
     );
     assert!(after.is_empty(), "a choked peer gets no more blocks: {} after the choke", after.len());
     assert!(rejects > 0, "queued requests of a choked fast peer are rejected");
+}
+
+#[test]
+fn a_choked_peer_hears_its_allowed_fast_set_and_may_request_those_pieces() {
+    let env = TestEnv::new();
+    let info_hash = write_torrent(&env);
+    let seed = env.seed("video.bin.torrent", "video.bin", &[]);
+    let mut peer = handshaken(&seed, info_hash, 3);
+    let want = allowed_fast_set(Ipv4Addr::LOCALHOST, &info_hash, PIECES, ALLOWED_FAST_COUNT);
+    let mut named = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while named.len() < want.len() && std::time::Instant::now() < deadline {
+        match peer.next_message().expect("the seed keeps the connection") {
+            Some(Message::AllowedFast { piece }) => named.push(piece),
+            Some(Message::Unchoke) => panic!("the seed unchokes a peer that is not interested"),
+            _ => {}
+        }
+    }
+    assert_eq!(named, want, "the seed names the BEP 6 set for 127.0.0.0/24 and the info hash");
+    // Still choked: its allowed-fast pieces are served, any other is rejected.
+    let other = (0..PIECES - 1).find(|p| !want.contains(p)).expect("a piece outside the set");
+    let asked: Vec<BlockInfo> = want
+        .iter()
+        .filter(|&&p| p < PIECES - 1)
+        .chain([&other])
+        .map(|&piece| BlockInfo { piece, begin: 0, length: BLOCK })
+        .collect();
+    send_all(&mut peer, asked.iter().map(|b| Message::Request(*b)));
+    let answers = peer
+        .read_until_quiet(Duration::from_secs(2), Duration::from_secs(20))
+        .expect("read the answers");
+    count_answers(&asked, &answers);
+    for answer in &answers {
+        match answer {
+            Message::Piece { piece, .. } => assert!(want.contains(piece), "served {piece}"),
+            Message::Reject(block) => assert_eq!(block.piece, other, "rejected {block:?}"),
+            _ => {}
+        }
+    }
 }
 
 /// `n` requests over every full piece, in order, wrapping around.

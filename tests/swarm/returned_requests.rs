@@ -1,6 +1,7 @@
 //! Requests `mt get` gets back without a block: a `reject` from a peer that keeps us
 //! unchoked (BEP 6), and a `choke` from a peer without the fast extension (BEP 3), after
-//! which the blocks may still arrive late. Each test plays the only seed on a raw connection,
+//! which the blocks may still arrive late; and the requests it may make while choked (BEP 6
+//! allowed fast). Each test plays the only seed on a raw connection,
 //! so a block that is never asked for again stalls the download.
 
 use std::thread;
@@ -30,8 +31,8 @@ struct Seen {
     chokes: usize,
 }
 
-fn write_torrent(env: &TestEnv) -> (Vec<u8>, InfoHash) {
-    let bytes = env.write_generated("video.bin", LEN, 31);
+fn write_torrent(env: &TestEnv, len: usize) -> (Vec<u8>, InfoHash) {
+    let bytes = env.write_generated("video.bin", len, 31);
     env.run(&["create", "-p", "32K", "video.bin"]).expect_code(0);
     let meta = Metainfo::load(&env.path("video.bin.torrent")).expect("the torrent loads");
     (bytes, meta.info_hash)
@@ -44,12 +45,13 @@ fn piece_message(data: &[u8], block: BlockInfo) -> Message {
 }
 
 /// Accepts `mt get`'s connection, answers its handshake (with the fast extension or without),
-/// says it has every piece and unchokes; then gives each message to `script` until the get
-/// hangs up or [`SCRIPT_LIMIT`] passes.
+/// says it has every piece and sends `opening`; then gives each message to `script` until the
+/// get hangs up or [`SCRIPT_LIMIT`] passes.
 fn scripted_seed(
     listener: &RawListener,
     info_hash: InfoHash,
     fast: bool,
+    opening: &[Message],
     mut script: impl FnMut(&mut RawPeer, Option<Message>) -> std::io::Result<()>,
 ) -> Result<(), String> {
     let mut peer = listener.accept(Duration::from_secs(30))?;
@@ -66,7 +68,9 @@ fn scripted_seed(
     all[16] = 0x80; // 129 pieces
     let have = if fast { Message::HaveAll } else { Message::Bitfield(all) };
     peer.send_message(&have).map_err(|e| e.to_string())?;
-    peer.send_message(&Message::Unchoke).map_err(|e| e.to_string())?;
+    for message in opening {
+        peer.send_message(message).map_err(|e| e.to_string())?;
+    }
     let deadline = Instant::now() + SCRIPT_LIMIT;
     while Instant::now() < deadline {
         match peer.next_message() {
@@ -89,12 +93,12 @@ fn closed_events(out: &crate::common::Output, addr: &str) -> Vec<Value> {
 #[test]
 fn a_block_rejected_by_an_unchoking_seed_is_requested_again() {
     let env = TestEnv::new();
-    let (data, info_hash) = write_torrent(&env);
+    let (data, info_hash) = write_torrent(&env, LEN);
     let listener = RawListener::bind();
     let addr = listener.addr();
     let seed = thread::spawn(move || {
         let mut rejected = None;
-        scripted_seed(&listener, info_hash, true, |peer, message| {
+        scripted_seed(&listener, info_hash, true, &[Message::Unchoke], |peer, message| {
             let Some(Message::Request(block)) = message else { return Ok(()) };
             if rejected.is_none() {
                 // The first request only: "cannot serve it now", while we stay unchoked.
@@ -114,7 +118,7 @@ fn a_block_rejected_by_an_unchoking_seed_is_requested_again() {
 fn requests_a_choke_gives_back_are_cancelled_and_late_blocks_are_no_offence() {
     const CHOKES: usize = 4;
     let env = TestEnv::new();
-    let (data, info_hash) = write_torrent(&env);
+    let (data, info_hash) = write_torrent(&env, LEN);
     let listener = RawListener::bind();
     let addr = listener.addr();
     let seed = thread::spawn(move || -> Result<Seen, String> {
@@ -122,7 +126,7 @@ fn requests_a_choke_gives_back_are_cancelled_and_late_blocks_are_no_offence() {
         // Requests not yet answered, in order of arrival.
         let mut open: Vec<BlockInfo> = Vec::new();
         let mut first_open = Instant::now();
-        scripted_seed(&listener, info_hash, false, |peer, message| {
+        scripted_seed(&listener, info_hash, false, &[Message::Unchoke], |peer, message| {
             match message {
                 Some(Message::Request(block)) => {
                     if open.is_empty() {
@@ -187,6 +191,26 @@ fn requests_a_choke_gives_back_are_cancelled_and_late_blocks_are_no_offence() {
     assert_eq!(seen.chokes, CHOKES, "the seed choked the get {CHOKES} times");
     assert!(seen.cancels > 0, "requests a choke gives back are cancelled: {seen:?}");
     assert_eq!(seen.stray_cancels, 0, "cancels name requested blocks: {seen:?}");
+}
+
+#[test]
+fn a_seed_that_never_unchokes_is_asked_for_its_allowed_fast_pieces() {
+    // 8 pieces, all in the set the seed names: enough to finish without an unchoke.
+    let env = TestEnv::new();
+    let (data, info_hash) = write_torrent(&env, 8 * 32 * 1024);
+    let listener = RawListener::bind();
+    let addr = listener.addr();
+    let seed = thread::spawn(move || {
+        let allowed: Vec<Message> = (0..8).map(|piece| Message::AllowedFast { piece }).collect();
+        scripted_seed(&listener, info_hash, true, &allowed, |peer, message| match message {
+            Some(Message::Request(block)) => peer.send_message(&piece_message(&data, block)),
+            _ => Ok(()),
+        })
+    });
+    let out = env.get("video.bin.torrent", "copy.bin", &["--peer", &addr, "--timeout", "20"]);
+    seed.join().expect("the scripted seed's thread").expect("the scripted seed");
+    out.expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
 }
 
 /// Removes `block` from `list` if it is there; returns 1 if it was, else 0.

@@ -3,10 +3,11 @@
 //!
 //! The seed runs with one regular slot (plus the optimistic one), so two scripted peers fill
 //! it and a third waits. Nothing here measures time: the waiting peer proves it is choked by a
-//! request that comes back rejected (BEP 6); then, once the seed's `--json` stream shows it
+//! request that comes back rejected (BEP 6; for a piece outside its allowed-fast set); then, once the seed's `--json` stream shows it
 //! has handled the freeing peer, the waiting peer asks again, and the seed must unchoke it
 //! before it answers that request, since the seed handles both in order on one thread.
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::common::TestEnv;
@@ -14,6 +15,7 @@ use crate::common::swarm::Seed;
 use crate::support::raw_peer::{RawPeer, peer_id};
 use mt::metainfo::Metainfo;
 use mt::types::InfoHash;
+use mt::wire::allowed_fast::{ALLOWED_FAST_COUNT, allowed_fast_set};
 use mt::wire::{BlockInfo, ExtendedHandshake, Message};
 
 /// 1 MiB in 32 KiB pieces.
@@ -21,8 +23,14 @@ const LEN: usize = 1024 * 1024;
 /// How long one scripted peer waits for the seed's answer.
 const ANSWER: Duration = Duration::from_secs(20);
 
-/// The first block of the torrent.
-const BLOCK: BlockInfo = BlockInfo { piece: 0, begin: 0, length: 16 * 1024 };
+/// The first block of the first piece outside the allowed-fast set of 127.0.0.1 (a choked
+/// peer may request those, BEP 6).
+fn block(info_hash: InfoHash) -> BlockInfo {
+    let pieces = u32::try_from(LEN / (32 * 1024)).expect("fits");
+    let allowed = allowed_fast_set(Ipv4Addr::LOCALHOST, &info_hash, pieces, ALLOWED_FAST_COUNT);
+    let piece = (0..pieces).find(|p| !allowed.contains(p)).expect("a piece outside the set");
+    BlockInfo { piece, begin: 0, length: 16 * 1024 }
+}
 
 /// Starts a seed with one regular upload slot; returns it with the torrent's info hash.
 fn seed_with_one_slot(env: &TestEnv) -> (Seed, InfoHash) {
@@ -47,8 +55,8 @@ fn expect_unchoked(peer: &mut RawPeer) {
 }
 
 /// Sends a request and returns the first of unchoke, reject or the block that answers it.
-fn ask(peer: &mut RawPeer) -> Message {
-    peer.send_message(&Message::Request(BLOCK)).expect("send request");
+fn ask(peer: &mut RawPeer, info_hash: InfoHash) -> Message {
+    peer.send_message(&Message::Request(block(info_hash))).expect("send request");
     peer.wait_for_message(ANSWER, |m| {
         matches!(m, Message::Unchoke | Message::Reject(_) | Message::Piece { .. })
     })
@@ -62,7 +70,7 @@ fn full_slots(seed: &Seed, info_hash: InfoHash) -> (RawPeer, RawPeer, RawPeer) {
     let mut second = interested_peer(seed, info_hash, 2);
     expect_unchoked(&mut second);
     let mut waiting = interested_peer(seed, info_hash, 3);
-    let answer = ask(&mut waiting);
+    let answer = ask(&mut waiting, info_hash);
     assert!(
         matches!(answer, Message::Reject(_)),
         "with one regular and one optimistic slot taken, a third peer stays choked: {answer:?}"
@@ -79,7 +87,7 @@ fn a_slot_freed_by_a_peer_that_leaves_goes_to_a_waiting_peer_at_once() {
     let gone = first.local_addr().to_string();
     first.close();
     seed.process.wait_for(ANSWER, |e| e["event"] == "peer_closed" && e["addr"] == gone.as_str());
-    let answer = ask(&mut waiting);
+    let answer = ask(&mut waiting, info_hash);
     assert!(
         matches!(answer, Message::Unchoke),
         "the slot the leaving peer held goes to the waiting peer before the seed answers its \
@@ -100,7 +108,7 @@ fn a_slot_held_by_a_peer_that_lost_interest_goes_to_a_waiting_peer_at_once() {
     first.send_message(&marker.to_message()).expect("send extension handshake");
     seed.process
         .wait_for(ANSWER, |e| e["event"] == "peer_client" && e["client"] == "finished-peer");
-    let answer = ask(&mut waiting);
+    let answer = ask(&mut waiting, info_hash);
     assert!(
         matches!(answer, Message::Unchoke),
         "an unchoked peer that is no longer interested holds no slot, so the waiting peer is \
