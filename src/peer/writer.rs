@@ -11,6 +11,13 @@
 //! (BEP 6): an upload cancelled while still queued, or one past the queue limit, is answered
 //! with `reject`.
 //!
+//! # Choking
+//!
+//! When the session's `choke` goes out, the uploads still queued are dropped (BEP 3: a choke
+//! discards the peer's requests), each answered with `reject` for a fast peer, so a choked
+//! peer receives no more blocks. Uploads of the pieces we named in `allowed fast` messages
+//! stay: a choked peer may still request those.
+//!
 //! # What counts as uploaded
 //!
 //! A block counts once the socket has taken every byte of its `piece` message, not when it
@@ -71,6 +78,8 @@ struct Writer {
     options: PeerOptions,
     channels: Channels,
     uploads: VecDeque<BlockInfo>,
+    /// The pieces we told the peer it may request while choked (`allowed fast` we sent).
+    allowed_fast: Vec<u32>,
     /// Piece messages written but not yet all taken by the socket: (stream offset of their
     /// end, payload bytes).
     in_transit: VecDeque<(u64, u64)>,
@@ -93,6 +102,7 @@ pub(super) fn run(
         options,
         channels,
         uploads: VecDeque::new(),
+        allowed_fast: Vec::new(),
         in_transit: VecDeque::new(),
         block: Vec::new(),
     };
@@ -125,6 +135,11 @@ impl Writer {
                 Some(PeerCommand::Send(messages)) => {
                     for message in &messages {
                         write_message(&mut self.out, message)?;
+                        match message {
+                            Message::Choke => self.choked()?,
+                            Message::AllowedFast { piece } => self.allowed_fast.push(*piece),
+                            _ => {}
+                        }
                     }
                     self.settle();
                 }
@@ -159,6 +174,20 @@ impl Writer {
         let end = self.out.get_ref().written + self.out.buffer().len() as u64;
         self.in_transit.push_back((end, u64::from(info.length)));
         self.settle();
+        Ok(())
+    }
+
+    /// We choked the peer: its queued uploads are dropped (a fast peer hears `reject` for
+    /// each), except those of pieces in its allowed-fast set.
+    fn choked(&mut self) -> std::io::Result<()> {
+        let queued = std::mem::take(&mut self.uploads);
+        for info in queued {
+            if self.allowed_fast.contains(&info.piece) {
+                self.uploads.push_back(info);
+            } else {
+                self.refuse(info)?;
+            }
+        }
         Ok(())
     }
 
