@@ -7,6 +7,10 @@
 //! channel to the session is bounded, so a session that falls behind slows the peer down
 //! through TCP instead of buffering without limit.
 //!
+//! The session's commands to the writer go through a bounded channel (the upload queue plus
+//! `COMMAND_SLACK`): it fills only while the writer is stuck on a socket the peer does not
+//! read, and then the connection is shut down rather than the queue grown.
+//!
 //! The writer counts a block as uploaded once the socket has taken all of it, in the
 //! connection's [`Link`] and in the session-wide total it is given; cancelled, dropped and
 //! failed uploads never count.
@@ -22,14 +26,17 @@ use std::fmt;
 use std::io;
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::storage::Storage;
 use crate::wire::{BlockInfo, Message, WireError};
 
 pub use handshake::{Connected, accept, connect};
+
+/// Commands beyond the upload queue a writer's channel holds (`have`, choke, cancel, ...).
+const COMMAND_SLACK: usize = 2048;
 
 /// How a session names a connection.
 pub use crate::picker::PeerKey;
@@ -117,12 +124,24 @@ pub struct PeerHandle {
     link: Arc<Link>,
     /// The part of `link.sent` already taken by [`PeerHandle::take_sent`].
     sent_taken: u64,
+    /// A command found the writer's queue full.
+    overflowed: AtomicBool,
 }
 
 impl PeerHandle {
-    /// Queues a command; a closed connection ignores it (its reader reports the close).
+    /// Queues a command; a closed connection ignores it (its reader reports the close). When
+    /// the writer's queue is full the peer has stopped reading what we send: the connection
+    /// is shut down and [`PeerHandle::overflowed`] says why.
     pub fn send(&self, command: PeerCommand) {
-        let _ = self.commands.send(command);
+        if let Err(TrySendError::Full(_)) = self.commands.try_send(command) {
+            self.overflowed.store(true, Ordering::Relaxed);
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Whether a command found the writer's queue full (the connection is then shut down).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Relaxed)
     }
 
     /// Payload bytes the socket took since the last call.
@@ -135,7 +154,7 @@ impl PeerHandle {
 
     /// Closes the socket in both directions, which ends both threads promptly.
     pub fn shut_down(&self) {
-        let _ = self.commands.send(PeerCommand::Close);
+        let _ = self.commands.try_send(PeerCommand::Close);
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 }
@@ -153,8 +172,11 @@ pub fn start(
     let Connected { reader, addr, .. } = connected;
     let stream = reader.get_ref().try_clone()?;
     let write_stream = reader.get_ref().try_clone()?;
+    // Every upload the peer may queue, plus room for the other messages that can pile up
+    // while one write waits on a slow socket.
+    let capacity = options.max_queued_uploads.saturating_add(COMMAND_SLACK);
     let (commands, command_rx): (Sender<PeerCommand>, Receiver<PeerCommand>) =
-        crossbeam_channel::unbounded();
+        crossbeam_channel::bounded(capacity);
     let link = Arc::new(Link::default());
     let reader_events = events.clone();
     std::thread::Builder::new()
@@ -165,5 +187,5 @@ pub fn start(
     std::thread::Builder::new()
         .name(format!("mt-peer-write-{addr}"))
         .spawn(move || writer::run(write_stream, key, storage, options, channels))?;
-    Ok(PeerHandle { commands, stream, link, sent_taken: 0 })
+    Ok(PeerHandle { commands, stream, link, sent_taken: 0, overflowed: AtomicBool::new(false) })
 }

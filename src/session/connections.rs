@@ -157,6 +157,10 @@ impl Swarm {
     /// Ends a connection and forgets the peer.
     pub fn drop_peer(&mut self, key: PeerKey, reason: String) {
         let Some(peer) = self.peers.remove(key) else { return };
+        let reason = match peer.handle.overflowed() {
+            true => "does not read what we send (its send queue is full)".to_string(),
+            false => reason,
+        };
         peer.handle.shut_down();
         self.picker.peer_left(key);
         self.book.disconnected(peer.addr, Instant::now());
