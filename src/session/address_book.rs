@@ -207,6 +207,18 @@ impl AddressBook {
         self.seed_addrs.contains(&addr) || peer_id.is_some_and(|id| self.seed_ids.contains(&id))
     }
 
+    /// How many addresses the book holds.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the book holds `addr`.
+    #[cfg(test)]
+    pub fn knows(&self, addr: SocketAddr) -> bool {
+        self.entries.contains_key(&addr)
+    }
+
     /// Refuses this address and peer id from now on.
     pub fn ban(&mut self, addr: SocketAddr, peer_id: PeerId) {
         self.banned_addrs.insert(addr);
@@ -226,6 +238,9 @@ mod tests {
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([10, 0, 0, 1], port))
     }
+
+    /// The most addresses the book should keep.
+    const MAX_ADDRESSES: usize = 4096;
 
     fn nobody(_: PeerId) -> bool {
         false
@@ -273,6 +288,30 @@ mod tests {
         assert!(book.is_banned(addr(9), PeerId([1; 20])));
         book.listens_at(addr(2), PeerId([2; 20]));
         assert_eq!(book.due(now, 10, |id| id == PeerId([2; 20])), [addr(3)]);
+    }
+
+    #[test]
+    fn the_book_stays_bounded_and_makes_room_by_forgetting_failed_addresses() {
+        let now = Instant::now();
+        let mut book = AddressBook::new(Vec::new());
+        // A tracker may name 175,000 peers in one reply.
+        let many = |n: u32| SocketAddr::from((std::net::Ipv4Addr::from(0x0a00_0000 + n), 6881));
+        for n in 0..175_000 {
+            book.learn(many(n), PeerSource::Tracker);
+        }
+        assert!(book.len() <= MAX_ADDRESSES, "{} addresses kept", book.len());
+        // Addresses that failed make room for new ones; untried ones are kept.
+        let due = book.due(now, 16, nobody);
+        assert_eq!(due.len(), 16);
+        for addr in &due {
+            book.dialling(*addr, now);
+            book.dial_failed(*addr, now);
+        }
+        let fresh = addr(1);
+        assert!(book.learn(fresh, PeerSource::Tracker), "a failed address makes room");
+        assert!(book.len() <= MAX_ADDRESSES);
+        let tried: Vec<SocketAddr> = due.iter().copied().filter(|a| book.knows(*a)).collect();
+        assert_eq!(tried.len(), 15, "one failed address was forgotten for the new one");
     }
 
     #[test]
