@@ -30,8 +30,9 @@ impl Swarm {
     /// dialled at once, within the dial budget, not at the next timer round.
     pub fn add_candidates(&mut self, source: PeerSource, addrs: Vec<SocketAddr>) {
         let mut new = false;
+        let now = Instant::now();
         for addr in addrs {
-            new |= self.book.learn(addr, source);
+            new |= self.book.learn(addr, source, now);
         }
         if new {
             self.connect_some(Instant::now());
@@ -41,7 +42,7 @@ impl Swarm {
     /// A connected peer named the port it listens on. It is learned knowing who listens
     /// there, before any dial, so it is not dialled while we are connected to that peer.
     pub fn add_listen_port(&mut self, listen: SocketAddr, peer_id: PeerId) {
-        let new = self.book.learn(listen, PeerSource::ListenPort);
+        let new = self.book.learn(listen, PeerSource::ListenPort, Instant::now());
         self.book.listens_at(listen, peer_id);
         if new {
             self.connect_some(Instant::now());
