@@ -95,7 +95,8 @@ pub fn walk(input: &Path) -> Result<Vec<InputFile>, Error> {
     let mut files = Vec::new();
     let mut visited = vec![root.clone()];
     walk_folder(input, &root, &mut Vec::new(), &mut visited, &mut files)?;
-    files.sort_by(|a, b| a.path.join("/").as_bytes().cmp(b.path.join("/").as_bytes()));
+    // Each key is joined once, not once per comparison: a folder may hold 100,000 files.
+    files.sort_by_cached_key(|file| file.path.join("/"));
     Ok(files)
 }
 
@@ -126,7 +127,10 @@ fn walk_folder(
                 });
             }
         }
-        let meta = std::fs::metadata(&path).map_err(|e| Error::io("cannot stat", &path, e))?;
+        // A link is followed to its target; any other entry is looked at through the folder
+        // already open, without resolving its whole path again.
+        let meta = if kind.is_symlink() { std::fs::metadata(&path) } else { entry.metadata() };
+        let meta = meta.map_err(|e| Error::io("cannot stat", &path, e))?;
         prefix.push(name);
         if meta.is_dir() {
             let real = path.canonicalize().map_err(|e| Error::io("cannot resolve", &path, e))?;
