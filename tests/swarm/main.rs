@@ -17,6 +17,7 @@ mod hostile_peers;
 mod later_bitfield;
 mod libtorrent;
 mod lying_peer;
+mod many_files;
 mod mt_to_mt;
 mod repairing_seed;
 mod returned_requests;
