@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end storage benchmark: mt create / mt verify against other torrent creators on one
-# 2 GiB random file with a warm page cache. Best of 3 runs per tool, 256 KiB pieces.
+# 2 GiB random file with a warm page cache. Best of 3 runs per tool, 256 KiB pieces. Then
+# mt create against mktorrent on a folder of 100,000 small files in nested folders (the
+# files of tests/cli/many_files.rs), checking that both give the same info hash.
 #
 # The data file is made once under bench-data/ (git-ignored) and kept between runs. Tools
 # other than mt and mktorrent are timed only when installed. Ratios are each tool's time
@@ -92,3 +94,49 @@ for i in "${!names[@]}"; do
         printf "%-22s %9.3f %8.2f %14s\n", name, t, size / 1e9 / secs, ratio
     }'
 done
+
+# A folder of 100,000 small files, the same bytes as tests/cli/many_files.rs makes, kept
+# under bench-data/ between runs. mt and mktorrent must agree on its info hash.
+MANY=bench-data/many-100k/many
+if [ ! -f "$MANY/d9/e9/f9/99999.bin" ]; then
+    echo "generating $MANY (100,000 small files, once)..."
+    rm -rf bench-data/many-100k
+    python3 - "$MANY" <<'PY'
+import os, sys
+root = sys.argv[1]
+for i in range(100_000):
+    folder = f"{root}/d{i // 10_000}/e{i // 1_000 % 10}/f{i // 100 % 10}"
+    if i % 100 == 0:
+        os.makedirs(folder, exist_ok=True)
+    data = bytes((i * 31 + j * 17) % 256 for j in range(i * 7 % 64))
+    with open(f"{folder}/{i}.bin", "wb") as out:
+        out.write(data)
+PY
+fi
+find "$MANY" -type f -exec cat {} + > /dev/null
+
+echo "timing mt create and mktorrent -t$(nproc) on 100,000 files..."
+many_mt=$(best_of "$MT" create -p 32K --no-date --force "$MANY" "$OUT/many-mt.torrent")
+many_mk=$(best_of mktorrent -t "$(nproc)" -l 15 -o "$OUT/many-mk.torrent" "$MANY")
+"$MT" create -p 32K --no-date --force "$MANY" "$OUT/many-mt.torrent" > /dev/null
+rm -f "$OUT/many-mk.torrent"
+mktorrent -t "$(nproc)" -l 15 -o "$OUT/many-mk.torrent" "$MANY" > /dev/null
+hash_of() { "$MT" show --json "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["info_hash"])'; }
+mt_hash=$(hash_of "$OUT/many-mt.torrent")
+mk_hash=$(hash_of "$OUT/many-mk.torrent")
+echo
+echo "100,000 files of 0-63 bytes in 1,111 folders, 32 KiB pieces, warm cache, best of $RUNS"
+printf '%-22s %9s %14s\n' tool seconds "time / mt's"
+for row in "mt create:$many_mt" "mktorrent -t$(nproc):$many_mk"; do
+    awk -v name="${row%%:*}" -v t="${row##*:}" -v mt="$many_mt" 'BEGIN {
+        if (t == "failed") { printf "%-22s %9s %14s\n", name, "failed", "-"; exit }
+        ratio = (mt == "failed" || mt <= 0) ? "-" : sprintf("%.2f", t / mt)
+        printf "%-22s %9.3f %14s\n", name, t, ratio
+    }'
+done
+if [ "$mt_hash" = "$mk_hash" ]; then
+    echo "info hash: both $mt_hash"
+else
+    echo "info hash differs: mt $mt_hash, mktorrent $mk_hash" >&2
+    exit 1
+fi
