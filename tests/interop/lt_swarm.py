@@ -2,6 +2,7 @@
 """A libtorrent peer for mt's swarm tests and benchmarks, on loopback only.
 
     lt_swarm.py seed|get TORRENT SAVE_PATH [--peer HOST:PORT]... [--timeout SECS] [--utp]
+                [--require-encryption]
 
 Listens on 127.0.0.1 (a free port), with DHT, LSD, UPnP, NAT-PMP and uTP off. Prints one
 JSON object per line: {"event": "listening", "port": N} first, then progress, and for `get`
@@ -11,6 +12,11 @@ timeout; `get` exits 0 when complete and 1 on timeout.
 `--utp` keeps uTP on, as libtorrent's defaults have it (it then dials uTP first and falls back
 to TCP), and prints each peer connection as it is made and ends:
 {"event": "peer_connect"|"peer_disconnected", "socket": "utp"|"tcp", ...}.
+
+Encryption stays at libtorrent's defaults (it opens each outgoing connection with an
+encrypted handshake (message stream encryption) and falls back to a plain one if
+that fails) unless `--require-encryption` makes it accept only encrypted handshakes (in and
+out) while still letting the other side choose a plaintext stream after them.
 """
 
 import json
@@ -39,10 +45,14 @@ def log_connection(alert):
 
 def main(argv):
     mode, torrent, save_path = argv[1], argv[2], argv[3]
-    peers, timeout, utp, i = [], 120.0, False, 4
+    peers, timeout, utp, encryption, i = [], 120.0, False, False, 4
     while i < len(argv):
         if argv[i] == "--utp":
             utp = True
+            i += 1
+            continue
+        if argv[i] == "--require-encryption":
+            encryption = True
             i += 1
             continue
         if argv[i] == "--peer":
@@ -68,6 +78,10 @@ def main(argv):
         | lt.alert.category_t.status_notification
         | (lt.alert.category_t.connect_notification if utp else 0),
     }
+    if encryption:
+        settings["out_enc_policy"] = 0  # pe_forced
+        settings["in_enc_policy"] = 0  # pe_forced
+        settings["allowed_enc_level"] = 3  # pe_both: plaintext or RC4 after the handshake
     session = lt.session(settings)
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(torrent)
