@@ -25,7 +25,7 @@
 //! # Modules, in import order
 //!
 //! [`types`] → [`bencode`] → [`metainfo`] / [`magnet`] → [`layout`] → [`storage`] /
-//! [`hash`] / [`bitfield`] → [`wire`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`create`] makes torrents
+//! [`hash`] / [`bitfield`] → [`wire`] / [`mse`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`create`] makes torrents
 //! from files; [`registry`] records same-host peers; [`error`] is the fatal error every command
 //! returns; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
 //! ([`utp`]) dialers with a reset so they use TCP at once. `unsafe` code lives only in
@@ -47,6 +47,7 @@ pub mod hash;
 pub mod layout;
 pub mod magnet;
 pub mod metainfo;
+pub mod mse;
 pub mod peer;
 pub mod picker;
 pub mod registry;

@@ -96,6 +96,8 @@ pub enum PeerError {
     Connect(io::Error),
     /// The handshake was malformed or timed out.
     Handshake(WireError),
+    /// An encrypted handshake could not be answered.
+    Encryption(crate::mse::MseError),
     /// The peer is on another torrent.
     WrongInfoHash,
     /// We connected to ourselves.
@@ -107,6 +109,7 @@ impl fmt::Display for PeerError {
         match self {
             PeerError::Connect(e) => write!(f, "cannot connect: {}", crate::error::lower_io(e)),
             PeerError::Handshake(e) => write!(f, "handshake failed: {e}"),
+            PeerError::Encryption(e) => write!(f, "encrypted handshake failed: {e}"),
             PeerError::WrongInfoHash => f.write_str("handshake names another torrent"),
             PeerError::OwnConnection => f.write_str("connected to ourselves"),
         }

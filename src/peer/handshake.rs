@@ -1,7 +1,9 @@
 //! Opening a connection: TCP connect (or accept) and the BEP 3 handshake exchange.
 //!
 //! The side that connects sends its handshake first; the accepting side reads one, checks
-//! the info hash, then answers. Both sides refuse a handshake for another torrent and a
+//! the info hash, then answers. An accepted connection that opens with an encrypted handshake
+//! (message stream encryption, [`crate::mse`]) is answered first with a plaintext stream
+//! selected, then goes on as a plain one. Both sides refuse a handshake for another torrent and a
 //! connection to themselves. Every step is bounded by the timeout given.
 
 use std::io::Write;
@@ -9,8 +11,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::PeerError;
+use crate::mse;
 use crate::types::{InfoHash, PeerId};
 use crate::wire::{Handshake, MessageReader};
+
+/// Bytes that tell a plain handshake (length byte and protocol name) from an encrypted one.
+const PROTOCOL_HEADER_LEN: usize = 20;
 
 /// A connection whose handshakes are done.
 pub struct Connected {
@@ -50,6 +56,10 @@ pub fn accept(
     let addr = stream.peer_addr().map_err(PeerError::Connect)?;
     prepare(&stream, timeout).map_err(PeerError::Connect)?;
     let mut reader = MessageReader::new(stream);
+    let first = reader.peek(PROTOCOL_HEADER_LEN).map_err(PeerError::Handshake)?;
+    if !mse::is_plain_handshake(first) {
+        mse::answer(&mut reader, info_hash).map_err(PeerError::Encryption)?;
+    }
     let handshake = reader.read_handshake().map_err(PeerError::Handshake)?;
     check(&handshake, info_hash, peer_id)?;
     reader

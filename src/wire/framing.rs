@@ -77,6 +77,37 @@ impl<R: Read> MessageReader<R> {
         }
     }
 
+    /// At least `n` buffered bytes (reading as often as it takes), consumed by nothing; `n`
+    /// must not exceed the largest message.
+    pub fn peek(&mut self, n: usize) -> Result<&[u8], WireError> {
+        while self.end - self.start < n {
+            self.fill()?;
+        }
+        Ok(self.buffered())
+    }
+
+    /// Drops the first `n` buffered bytes.
+    pub fn skip(&mut self, n: usize) {
+        self.consume(n);
+    }
+
+    /// Puts `bytes` back in front of the buffer, to be read before anything buffered.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        if bytes.len() <= self.start {
+            self.start -= bytes.len();
+            self.buf[self.start..self.start + bytes.len()].copy_from_slice(bytes);
+            return;
+        }
+        let mut joined =
+            Vec::with_capacity((bytes.len() + self.end - self.start).max(INITIAL_BUFFER));
+        joined.extend_from_slice(bytes);
+        joined.extend_from_slice(self.buffered());
+        self.end = joined.len();
+        self.start = 0;
+        joined.resize(joined.capacity().max(self.end), 0);
+        self.buf = joined;
+    }
+
     /// Bytes received but not yet returned as a handshake or message.
     pub fn buffered(&self) -> &[u8] {
         &self.buf[self.start..self.end]

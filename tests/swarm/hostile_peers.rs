@@ -212,15 +212,31 @@ fn a_garbage_handshake_is_dropped() {
     let http = b"GET /announce?info_hash=x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_vec();
     let mut wrong_protocol = random.clone();
     wrong_protocol[0] = 19; // the right length, then the wrong protocol string
-    for (bytes, what) in [
+    // Bytes that are not a plain handshake may open an encrypted one, whose first 96 bytes
+    // are random: the seed waits for them until its handshake timeout, so all three connect
+    // at once and each must be gone within that limit.
+    let peers: Vec<_> = [
         (random, "68 random bytes"),
         (http, "an HTTP request"),
         (wrong_protocol, "a handshake with the wrong protocol string"),
-    ] {
+    ]
+    .into_iter()
+    .map(|(bytes, what)| {
         let mut peer = RawPeer::connect(&setup.seed.addr).expect("connect to the seed");
         peer.send(&bytes).expect("send the garbage");
-        setup.assert_dropped(peer, what);
+        (peer, what)
+    })
+    .collect();
+    for (peer, what) in peers {
+        setup.assert_dropped_within(peer, what, HANDSHAKE_LIMIT);
     }
+    // Enough garbage for a key exchange, without the synchronisation hash an encrypted
+    // handshake must send within 512 bytes of padding: dropped at once.
+    let mut long = crate::common::generated(700, 6);
+    long[0] = 0x13 ^ 0x5a;
+    let mut peer = RawPeer::connect(&setup.seed.addr).expect("connect to the seed");
+    peer.send(&long).expect("send the garbage");
+    setup.assert_dropped(peer, "700 random bytes");
     // A well-formed handshake for a torrent the seed does not have.
     let mut peer = RawPeer::connect(&setup.seed.addr).expect("connect to the seed");
     peer.send_handshake(InfoHash([0xab; 20]), peer_id(9)).expect("send the handshake");
