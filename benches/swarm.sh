@@ -2,7 +2,8 @@
 # Swarm benchmark: one seed and one downloader on loopback, one 512 MiB random file with a
 # warm page cache, 256 KiB pieces. Pairings: mt -> mt (mmap and pread on both sides),
 # libtorrent -> libtorrent, libtorrent -> mt, mt -> libtorrent (over TCP, and with libtorrent's
-# uTP on, its default: it dials uTP first and must fall back to TCP). Best of 3 runs each.
+# uTP on, its default: it dials uTP first and must fall back to TCP), and mt -> mt where the
+# downloader knows no address and finds the seed through `mt tracker`. Best of 3 runs each.
 #
 # Each run is timed from the downloader's start to its exit, with the seed already running and
 # its data verified. The download is compared with the original after each run (not timed)
@@ -45,6 +46,7 @@ stop_seed() {
 }
 cleanup() {
     stop_seed
+    [ -n "${TRACKER_PID:-}" ] && kill "$TRACKER_PID" 2> /dev/null && wait "$TRACKER_PID" 2> /dev/null
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -56,6 +58,14 @@ chmod 700 "$WORK/seed-runtime" "$WORK/get-runtime"
 ln "$DATA" "$WORK/seed/$NAME" 2> /dev/null || cp "$DATA" "$WORK/seed/$NAME"
 TORRENT=$WORK/bench.torrent
 "$MT" create -p 256K "$WORK/seed/$NAME" "$TORRENT" > /dev/null
+# The same data announced to a local mt tracker (same info hash: trackers sit outside `info`).
+"$MT" tracker --http 127.0.0.1:0 --udp 127.0.0.1:0 --interval 2 --json > "$WORK/tracker.log" 2>&1 &
+TRACKER_PID=$!
+for _ in $(seq 100); do grep -q '"http"' "$WORK/tracker.log" 2> /dev/null && break; sleep 0.1; done
+ANNOUNCE=$(grep -o '"http":"[^"]*"' "$WORK/tracker.log" | cut -d'"' -f4)
+[ -n "$ANNOUNCE" ] || { echo "swarm.sh: mt tracker did not start" >&2; cat "$WORK/tracker.log" >&2; exit 1; }
+TRACKED=$WORK/tracked.torrent
+"$MT" create -p 256K -t "$ANNOUNCE" "$WORK/seed/$NAME" "$TRACKED" > /dev/null
 echo "warming the page cache..."
 cat "$DATA" > /dev/null
 
@@ -74,9 +84,10 @@ wait_for_line() {
     return 1
 }
 
-# start_mt_seed IO: starts mt seed on the data; sets SEED_PID and SEED_ADDR.
+# start_mt_seed IO: starts mt seed on the data, announcing to the tracker; sets SEED_PID and
+# SEED_ADDR.
 start_mt_seed() {
-    MT_RUNTIME_DIR=$WORK/seed-runtime "$MT" seed "$TORRENT" "$WORK/seed/$NAME" --io "$1" \
+    MT_RUNTIME_DIR=$WORK/seed-runtime "$MT" seed "$TRACKED" "$WORK/seed/$NAME" --io "$1" \
         --bind 127.0.0.1 -p 0 --json > "$WORK/seed.log" 2>&1 &
     SEED_PID=$!
     wait_for_line "$WORK/seed.log" '"event":"seeding"'
@@ -100,17 +111,22 @@ failed() {
 
 names=() bests=() seconds=() speeds=() privates=() rsss=()
 
-# measure NAME KIND [IO]: best of $RUNS downloads (KIND mt, lt, or lt-utp for libtorrent with
-# uTP on) from the running seed.
+# measure NAME KIND [IO]: best of $RUNS downloads (KIND mt, mt-tracker for mt given only the
+# tracker, lt, or lt-utp for libtorrent with uTP on) from the running seed.
 measure() {
     local name=$1 kind=$2 io=${3:-} best="" rss="" private="" out start end t
     echo "timing $name..."
     for _ in $(seq "$RUNS"); do
         rm -rf "$WORK/out"
         mkdir -p "$WORK/out"
-        if [ "$kind" = mt ]; then out=$WORK/out/$NAME; else out=$WORK/out; fi
+        if [ "$kind" = lt ] || [ "$kind" = lt-utp ]; then out=$WORK/out; else out=$WORK/out/$NAME; fi
         start=$(date +%s%N)
-        if [ "$kind" = mt ]; then
+        if [ "$kind" = mt-tracker ]; then
+            /usr/bin/time -f %M -o "$WORK/rss" env MT_RUNTIME_DIR="$WORK/get-runtime" \
+                "$MT" get "$TRACKED" "$out" --io "$io" --bind 127.0.0.1 -p 0 \
+                --timeout "$LIMIT" --json > "$WORK/get.log" 2>&1 \
+                || failed "$name" || return 1
+        elif [ "$kind" = mt ]; then
             /usr/bin/time -f %M -o "$WORK/rss" env MT_RUNTIME_DIR="$WORK/get-runtime" \
                 "$MT" get "$TORRENT" "$out" --io "$io" --bind 127.0.0.1 -p 0 \
                 --peer "$SEED_ADDR" --timeout "$LIMIT" --json > "$WORK/get.log" 2>&1 \
@@ -149,6 +165,7 @@ else
 fi
 start_mt_seed mmap
 measure "mt seed -> mt get (mmap)" mt mmap
+measure "mt seed -> mt get (tracker)" mt-tracker mmap
 if [ "$have_lt" = 1 ]; then
     measure "mt seed -> libtorrent" lt
     measure "mt seed -> libtorrent (utp on)" lt-utp
