@@ -17,4 +17,5 @@ mod show_date;
 mod show_magnet;
 mod terminal;
 mod terminal_safety;
+mod transmission_torrents;
 mod verify;
