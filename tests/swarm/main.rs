@@ -20,6 +20,7 @@ mod libtorrent;
 mod lying_peer;
 mod many_files;
 mod mt_to_mt;
+mod output_safety;
 mod repairing_seed;
 mod returned_requests;
 mod seed_to_seed;
