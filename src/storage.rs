@@ -12,13 +12,14 @@
 
 mod allocate;
 mod io_mode;
+mod links;
 pub mod mmap;
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -161,6 +162,8 @@ pub struct Storage {
     cache: Mutex<HandleCache>,
     /// Set once the caller said it will read everything in order; new mappings are advised so.
     sequential: AtomicBool,
+    /// Files are opened with `O_NOFOLLOW` (a download's output, see `links`).
+    no_follow: bool,
 }
 
 impl Storage {
@@ -176,6 +179,7 @@ impl Storage {
             io,
             cache: Mutex::new(HandleCache::default()),
             sequential: AtomicBool::new(false),
+            no_follow: false,
         }
     }
 
@@ -210,34 +214,54 @@ impl Storage {
         Ok(Storage::new(layout, files, false, io))
     }
 
-    /// Creates or opens the files read-write, with every byte reserved on disk. A file
-    /// longer than the torrent says is cut to its length.
-    pub fn open_write(paths: &[PathBuf], layout: &Layout, io: IoMode) -> Result<Storage, Error> {
-        Storage::open_writable(paths, layout, io, true)
+    /// Creates or opens a download's files read-write, with every byte reserved on disk.
+    /// No file, and no folder below `root` (the output folder, or the file of a single-file
+    /// torrent), may be a symbolic link. A file longer than the torrent says is cut to its
+    /// length only when `force` is set, and refused otherwise.
+    pub fn open_write(
+        paths: &[PathBuf],
+        layout: &Layout,
+        io: IoMode,
+        root: &Path,
+        force: bool,
+    ) -> Result<Storage, Error> {
+        let mut checked = std::collections::HashSet::new();
+        for path in paths {
+            links::refuse_links(root, path, &mut checked)?;
+        }
+        let hint = "; it is cut only when forced (--force)";
+        Storage::open_writable(paths, layout, io, (!force).then_some(hint), true)
     }
 
     /// Like [`Storage::open_write`], for data that is being seeded and has pieces missing:
-    /// a file longer than the torrent says is an error, never cut (it is someone's data).
+    /// a file longer than the torrent says is an error, never cut (it is someone's data),
+    /// and links in the seeded data are followed as when it was read.
     pub fn open_repair(paths: &[PathBuf], layout: &Layout, io: IoMode) -> Result<Storage, Error> {
-        Storage::open_writable(paths, layout, io, false)
+        Storage::open_writable(paths, layout, io, Some(""), false)
     }
 
+    /// `refuse_longer` is the hint added to the error for a file longer than the torrent
+    /// says (`None` cuts it); `no_follow` opens every file with `O_NOFOLLOW`.
     fn open_writable(
         paths: &[PathBuf],
         layout: &Layout,
         io: IoMode,
-        shrink: bool,
+        refuse_longer: Option<&str>,
+        no_follow: bool,
     ) -> Result<Storage, Error> {
-        if !shrink {
+        if let Some(hint) = refuse_longer {
             for (index, path) in paths.iter().enumerate() {
                 let expected = layout.file_length(index);
-                if let Ok(meta) = std::fs::metadata(path)
+                if let Ok(meta) = std::fs::symlink_metadata(path)
                     && meta.is_file()
                     && meta.len() > expected
                 {
                     return Err(Error::Data {
                         path: path.clone(),
-                        reason: format!("has {} bytes, the torrent says {expected}", meta.len()),
+                        reason: format!(
+                            "has {} bytes, the torrent says {expected}{hint}",
+                            meta.len()
+                        ),
                     });
                 }
             }
@@ -255,8 +279,12 @@ impl Storage {
                 .write(true)
                 .create(true)
                 .truncate(false)
+                .custom_flags(if no_follow { libc::O_NOFOLLOW } else { 0 })
                 .open(path)
                 .map_err(|e| {
+                    if e.raw_os_error() == Some(libc::ELOOP) {
+                        return links::link_error(path);
+                    }
                     let action =
                         if path.exists() { "cannot open for writing" } else { "cannot create" };
                     Error::io(action, path, e)
@@ -272,7 +300,9 @@ impl Storage {
                 dirty: AtomicBool::new(false),
             });
         }
-        Ok(Storage::new(layout, files, true, io))
+        let mut storage = Storage::new(layout, files, true, io);
+        storage.no_follow = no_follow;
+        Ok(storage)
     }
 
     /// The torrent's geometry.
@@ -335,7 +365,9 @@ impl Storage {
     fn open_handle(&self, file: &StoredFile) -> Result<Handle, StorageError> {
         let path = &file.path;
         let io_error = |source| StorageError::Io { path: path.clone(), source };
-        let handle = OpenOptions::new().read(true).write(self.writable).open(path);
+        let flags = if self.no_follow { libc::O_NOFOLLOW } else { 0 };
+        let handle =
+            OpenOptions::new().read(true).write(self.writable).custom_flags(flags).open(path);
         let handle = handle.map_err(io_error)?;
         let length = handle.metadata().map_err(io_error)?.len();
         if length != file.length {

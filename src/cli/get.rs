@@ -56,6 +56,9 @@ pub struct GetArgs {
     /// print one JSON object per event
     #[argh(switch)]
     json: bool,
+    /// cut an existing output file that is longer than the torrent says (refused otherwise)
+    #[argh(switch)]
+    force: bool,
 }
 
 /// Runs `mt get`.
@@ -67,7 +70,7 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
     let bar = ByteBar::start("checking", total, progress::wanted(args.json));
     // The name is one safe path component: metainfo refuses names with separators or dots.
     let out = args.out.unwrap_or_else(|| PathBuf::from(&meta.info.name));
-    let prepared = session::open_for_download(&meta, &out, args.io, bar.counter());
+    let prepared = session::open_for_download(&meta, &out, args.io, args.force, bar.counter());
     bar.finish();
     let prepared = prepared?;
     let already = prepared.have.count();

@@ -129,11 +129,13 @@ fn recheck(
 }
 
 /// Creates or reopens the output files read-write, with all space reserved, and verifies
-/// the pieces that touch files which already held data.
+/// the pieces that touch files which already held data. Links under the output are refused,
+/// and a longer file at an output path is cut only with `force` (see [`Storage::open_write`]).
 pub fn open_for_download(
     meta: &Metainfo,
     out: &Path,
     io: IoMode,
+    force: bool,
     progress: &AtomicU64,
 ) -> Result<Prepared, Error> {
     let root = output_root(meta, out);
@@ -148,7 +150,7 @@ pub fn open_for_download(
         .iter()
         .map(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() > 0))
         .collect();
-    let storage = Storage::open_write(&paths, meta.layout(), io)?;
+    let storage = Storage::open_write(&paths, meta.layout(), io, &root, force)?;
     let layout = meta.layout();
     let mut check = vec![false; layout.piece_count() as usize];
     for (index, had) in had_data.iter().enumerate() {
