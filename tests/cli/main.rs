@@ -1,6 +1,6 @@
 //! The offline commands end to end: `mt create`, `mt show` and `mt verify` on real files, the
-//! checked-in fixtures, hostile `.torrent` files, and agreement with mktorrent and libtorrent
-//! on what a torrent is.
+//! checked-in fixtures, hostile `.torrent` files, and agreement with mktorrent, libtorrent and
+//! Transmission's torrent tools on what a torrent is.
 
 #[path = "../common/mod.rs"]
 mod common;
