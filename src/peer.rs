@@ -19,6 +19,7 @@
 //! [`crate::Error`].
 
 mod handshake;
+mod in_flight;
 mod reader;
 mod writer;
 
@@ -34,6 +35,7 @@ use crate::storage::Storage;
 use crate::wire::{BlockInfo, Message, WireError};
 
 pub use handshake::{Connected, accept, connect};
+pub use in_flight::{InFlight, weight};
 
 /// Commands beyond the upload queue a writer's channel holds (`have`, choke, cancel, ...).
 const COMMAND_SLACK: usize = 2048;
@@ -73,6 +75,16 @@ pub enum PeerEvent {
     },
     /// The connection ended; the text says why.
     Closed(String),
+}
+
+/// Where a connection's threads report to the session: the bounded event channel, and the
+/// budget of bytes in flight on it that a reader reserves before it queues a large message.
+#[derive(Clone, Debug)]
+pub struct ToSession {
+    /// Events, with the key of the connection they come from.
+    pub events: Sender<(PeerKey, PeerEvent)>,
+    /// Bytes of messages queued and not yet handled; the session releases them.
+    pub in_flight: Arc<InFlight>,
 }
 
 /// What the session asks a connection to do.
@@ -168,7 +180,7 @@ pub fn start(
     connected: Connected,
     key: PeerKey,
     storage: Arc<Storage>,
-    events: Sender<(PeerKey, PeerEvent)>,
+    to_session: ToSession,
     options: PeerOptions,
     sent_total: Arc<AtomicU64>,
 ) -> io::Result<PeerHandle> {
@@ -181,10 +193,10 @@ pub fn start(
     let (commands, command_rx): (Sender<PeerCommand>, Receiver<PeerCommand>) =
         crossbeam_channel::bounded(capacity);
     let link = Arc::new(Link::default());
-    let reader_events = events.clone();
+    let events = to_session.events.clone();
     std::thread::Builder::new()
         .name(format!("mt-peer-read-{addr}"))
-        .spawn(move || reader::run(reader, key, reader_events))?;
+        .spawn(move || reader::run(reader, key, to_session))?;
     let channels =
         writer::Channels { commands: command_rx, events, link: link.clone(), sent_total };
     std::thread::Builder::new()

@@ -4,14 +4,13 @@
 //! peer silent for longer than [`IDLE_LIMIT`] is gone. Unknown message ids are skipped (BEP 3
 //! lets clients add messages); anything malformed ends the connection. Messages that could
 //! only waste memory (blocks larger than we ever request, extension messages we do not speak)
-//! are dealt with here, so what waits in the session's queue is small and bounded.
+//! are dealt with here, so what waits in the session's queue is small and bounded; the bytes
+//! of the large messages that do queue are bounded too ([`super::InFlight`]).
 
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
-
-use super::{PeerEvent, PeerKey};
+use super::{PeerEvent, PeerKey, ToSession, weight};
 use crate::layout::BLOCK_LEN;
 use crate::wire::{Message, MessageReader, WireError};
 
@@ -21,11 +20,8 @@ const MAX_EXTENDED_HANDSHAKE: usize = 64 * 1024;
 /// Longest silence we accept from a peer.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(150);
 
-pub(super) fn run(
-    mut reader: MessageReader<TcpStream>,
-    key: PeerKey,
-    events: Sender<(PeerKey, PeerEvent)>,
-) {
+pub(super) fn run(mut reader: MessageReader<TcpStream>, key: PeerKey, to_session: ToSession) {
+    let ToSession { events, in_flight } = to_session;
     let _ = reader.get_ref().set_read_timeout(Some(IDLE_LIMIT));
     let reason = loop {
         match reader.read_message() {
@@ -42,7 +38,14 @@ pub(super) fn run(
                 continue;
             }
             Ok(message) => {
+                // Large messages wait for room in the session's byte budget (the session
+                // releases it once handled), so only so many bytes can queue at once.
+                let bytes = weight(&message);
+                if bytes > 0 && !in_flight.reserve(bytes) {
+                    break "session ended".to_string();
+                }
                 if events.send((key, PeerEvent::Message(message))).is_err() {
+                    in_flight.release(bytes);
                     break "session ended".to_string();
                 }
             }

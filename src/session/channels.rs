@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 use super::Event;
 use super::announce::{Counters, Signal};
 use super::listen::Dialer;
-use crate::peer::{Connected, PeerEvent, PeerKey};
+use crate::peer::{Connected, ToSession};
 
 /// Messages to the session thread from its helper threads.
 pub enum Control {
@@ -37,8 +37,8 @@ pub struct Channels {
     pub events: Sender<Event>,
     /// The control channel, for helper threads the session starts.
     pub control: Sender<Control>,
-    /// The channel peer threads report on.
-    pub peer_events: Sender<(PeerKey, PeerEvent)>,
+    /// The channel peer threads report on, and its budget of bytes in flight.
+    pub peer_events: ToSession,
     /// Starts outgoing connections.
     pub dialer: Dialer,
     /// Signals to the announcer thread, while it runs.

@@ -20,7 +20,14 @@ pub(super) const DROP_AFTER_STRIKES: u32 = 50;
 impl Swarm {
     pub(super) fn on_peer_event(&mut self, key: PeerKey, event: PeerEvent) -> Result<(), Error> {
         match event {
-            PeerEvent::Message(message) => self.on_message(key, message),
+            PeerEvent::Message(message) => {
+                let bytes = crate::peer::weight(&message);
+                let handled = self.on_message(key, message);
+                if bytes > 0 {
+                    self.channels.peer_events.in_flight.release(bytes);
+                }
+                handled
+            }
             PeerEvent::StorageFailed { block, reason } => {
                 self.on_storage_failed(key, block, reason);
                 Ok(())

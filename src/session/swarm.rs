@@ -32,13 +32,15 @@ use super::peers::Peers;
 use super::timers::Timers;
 use super::{Event, SessionConfig, Stats, Summary, memory_usage};
 use crate::error::Error;
-use crate::peer::{PeerEvent, PeerKey};
+use crate::peer::{InFlight, PeerEvent, PeerKey, ToSession};
 use crate::picker::Picker;
 use crate::registry::Registration;
 
 /// Peer events buffered between the reader threads and the session.
-/// At most 256 blocks of 16 KiB (4 MiB) wait; a bitfield can be larger but comes once.
 const PEER_EVENT_QUEUE: usize = 256;
+/// Bytes of blocks, bitfields and extension messages that may wait for the session at once
+/// (the 256 events as 16 KiB blocks), plus one message when a larger one comes alone.
+const PEER_EVENT_BYTES: u64 = 4 << 20;
 
 /// All state of a running session.
 pub(super) struct Swarm {
@@ -99,7 +101,10 @@ pub fn run(
         channels: Channels {
             events,
             control,
-            peer_events,
+            peer_events: ToSession {
+                events: peer_events,
+                in_flight: Arc::new(InFlight::new(PEER_EVENT_BYTES)),
+            },
             dialer,
             signals: None,
             counters,
@@ -116,6 +121,7 @@ pub fn run(
     let outcome = swarm.main_loop(&peer_rx, &control_rx, &shutdown);
 
     shutdown.store(true, Ordering::Release);
+    swarm.channels.peer_events.in_flight.close();
     for peer in swarm.peers.values() {
         peer.handle.shut_down();
     }
