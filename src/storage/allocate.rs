@@ -48,6 +48,19 @@ pub(super) fn check_space(paths: &[PathBuf], layout: &Layout) -> Result<(), Erro
 
 /// Makes `file` exactly `length` bytes with every block allocated.
 pub(super) fn reserve(file: &File, length: u64, path: &Path) -> Result<(), Error> {
+    reserve_with(file, length, path, |file, length| {
+        rustix::fs::fallocate(file, FallocateFlags::empty(), 0, length)
+    })
+}
+
+/// [`reserve`] with `allocate` standing for `fallocate`, so tests can be a filesystem
+/// without it.
+fn reserve_with(
+    file: &File,
+    length: u64,
+    path: &Path,
+    allocate: impl Fn(&File, u64) -> Result<(), rustix::io::Errno>,
+) -> Result<(), Error> {
     let current = file.metadata().map_err(|e| Error::io("cannot stat", path, e))?.len();
     if current > length {
         file.set_len(length).map_err(|e| Error::io("cannot resize", path, e))?;
@@ -55,7 +68,7 @@ pub(super) fn reserve(file: &File, length: u64, path: &Path) -> Result<(), Error
     if length == 0 {
         return Ok(());
     }
-    match rustix::fs::fallocate(file, FallocateFlags::empty(), 0, length) {
+    match allocate(file, length) {
         Ok(()) => Ok(()),
         Err(rustix::io::Errno::NOSPC) => {
             let free = free_space(path).unwrap_or(0);
@@ -66,5 +79,29 @@ pub(super) fn reserve(file: &File, length: u64, path: &Path) -> Result<(), Error
             file.set_len(length).map_err(|e| Error::io("cannot resize", path, e))
         }
         Err(errno) => Err(Error::io("cannot allocate", path, errno.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    #[test]
+    fn without_fallocate_every_byte_is_still_reserved_and_data_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("data");
+        std::fs::write(&path, [5u8; 100]).expect("write");
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).expect("open");
+        let length = 1 << 20;
+        reserve_with(&file, length, &path, |_, _| Err(rustix::io::Errno::OPNOTSUPP))
+            .expect("reserved");
+        let meta = file.metadata().expect("stat");
+        assert_eq!(meta.len(), length);
+        assert!(meta.blocks() * 512 >= length, "no holes: {} blocks", meta.blocks());
+        let mut head = [0u8; 101];
+        file.read_exact_at(&mut head, 0).expect("read");
+        assert_eq!(head[..100], [5u8; 100], "what was there is kept");
+        assert_eq!(head[100], 0);
     }
 }
