@@ -4,11 +4,13 @@
 //! once (least recently used closed first), so a torrent of 100,000 files stays far below the
 //! open-file limit and the kernel's mapping limit. It hides which backend serves a file: a
 //! shared memory mapping ([`IoMode::Mmap`], the default) or `pread`/`pwrite`
-//! ([`IoMode::Pread`], for network filesystems or on request). The two are never mixed on one
-//! file. Empty files are never opened. A file opened again must still have the torrent's
-//! length, or its pieces read as unavailable. Opening for reading tolerates missing or wrong-sized files (their pieces are
-//! simply unavailable, which `verify` reports); opening for writing creates folders, reserves
-//! every byte up front with `fallocate`, and fails cleanly when the disk is too small.
+//! ([`IoMode::Pread`], for network filesystems, files under 64 KiB, or on request). The two
+//! are never mixed on one file. Empty files are never opened. A file opened again must still
+//! have the torrent's length, or its pieces read as unavailable. Opening for reading
+//! tolerates missing or wrong-sized files (their pieces are simply unavailable, which
+//! `verify` reports); opening for writing creates folders, reserves
+//! every byte up front with `fallocate` (or by writing it where that is not supported), and
+//! fails cleanly when the disk is too small.
 
 mod allocate;
 mod io_mode;

@@ -1,11 +1,12 @@
 //! Reserving disk space before a download writes through a mapping.
 //!
 //! A mapped write to a page the filesystem cannot back is a SIGBUS, so `mt get` reserves
-//! every byte with `fallocate` first. Before that it compares what is still to be reserved
+//! every byte with `fallocate` first, or, on a filesystem without it, by writing every byte
+//! (zeros into holes, what is there back in place). Before that it compares what is still to be reserved
 //! with the free space, so a disk that is too small is one clear error before any transfer.
 
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::FallocateFlags;
@@ -74,18 +75,42 @@ fn reserve_with(
             let free = free_space(path).unwrap_or(0);
             Err(Error::DiskFull { path: path.to_path_buf(), needed: length, free })
         }
-        // Filesystems without fallocate: fall back to a sparse file of the right size.
+        // Filesystems without fallocate: write every byte instead, as glibc's
+        // posix_fallocate does, so no hole is left for a mapped write to fault on.
         Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::INVAL) => {
-            file.set_len(length).map_err(|e| Error::io("cannot resize", path, e))
+            file.set_len(length).map_err(|e| Error::io("cannot resize", path, e))?;
+            write_through(file, length, path)
         }
         Err(errno) => Err(Error::io("cannot allocate", path, errno.into())),
     }
 }
 
+/// Allocates every block of `file`'s first `length` bytes by writing back what reading them
+/// gives: the bytes already there, and zeros in holes. Nothing else writes to the file while
+/// a download opens it.
+fn write_through(file: &File, length: u64, path: &Path) -> Result<(), Error> {
+    const CHUNK: u64 = 1 << 20;
+    let mut buf = Vec::new();
+    let mut at = 0;
+    while at < length {
+        let len = usize::try_from(CHUNK.min(length - at)).unwrap_or(1 << 20);
+        buf.resize(len, 0);
+        file.read_exact_at(&mut buf, at).map_err(|e| Error::io("cannot read", path, e))?;
+        file.write_all_at(&buf, at).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOSPC) => {
+                let free = free_space(path).unwrap_or(0);
+                Error::DiskFull { path: path.to_path_buf(), needed: length - at, free }
+            }
+            _ => Error::io("cannot allocate", path, e),
+        })?;
+        at += CHUNK;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::FileExt;
 
     #[test]
     fn without_fallocate_every_byte_is_still_reserved_and_data_kept() {
