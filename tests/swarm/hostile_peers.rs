@@ -322,7 +322,7 @@ fn a_flood_of_connections_keeps_memory_bounded_and_the_seed_serving() {
             _ => peer
                 .handshake(setup.info_hash, peer_id(n))
                 .map(|_| ())
-                .map_err(|e| std::io::Error::other(e)),
+                .map_err(std::io::Error::other),
         };
         flood.push(peer);
         if started.elapsed() > Duration::from_secs(20) {
