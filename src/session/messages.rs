@@ -210,13 +210,14 @@ impl Swarm {
         if self.complete() || !peer.am_interested {
             return;
         }
-        let Some(requestable) = peer.requestable() else { return };
         let outstanding = self.picker.outstanding(key);
         let target = peer.target_depth();
         // Refill in batches: one burst per quarter of the pipeline, not one per block.
         if outstanding > target - target / 4 {
             return;
         }
+        // Only now, since it may copy the peer's bitfield.
+        let Some(requestable) = peer.requestable() else { return };
         let blocks = self.picker.pick(key, &requestable, target - outstanding);
         if blocks.is_empty() {
             return;
