@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A libtorrent peer for mt's swarm tests and benchmarks, on loopback only.
 
-    lt_swarm.py seed|get TORRENT SAVE_PATH [--peer HOST:PORT]... [--timeout SECS] [--utp]
+    lt_swarm.py seed|get TORRENT|MAGNET SAVE_PATH [--peer HOST:PORT]... [--timeout SECS] [--utp]
                 [--require-encryption]
 
 Listens on 127.0.0.1 (a free port), with DHT, LSD, UPnP, NAT-PMP and uTP off. Prints one
@@ -83,8 +83,11 @@ def main(argv):
         settings["in_enc_policy"] = 0  # pe_forced
         settings["allowed_enc_level"] = 3  # pe_both: plaintext or RC4 after the handshake
     session = lt.session(settings)
-    params = lt.add_torrent_params()
-    params.ti = lt.torrent_info(torrent)
+    if torrent.startswith("magnet:"):
+        params = lt.parse_magnet_uri(torrent)  # the info dictionary comes from peers (BEP 9)
+    else:
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(torrent)
     params.save_path = save_path
     if mode == "seed":
         params.flags |= lt.torrent_flags.seed_mode

@@ -19,6 +19,7 @@ mod later_bitfield;
 mod libtorrent;
 mod lying_peer;
 mod many_files;
+mod metadata_exchange;
 mod mt_to_mt;
 mod output_safety;
 mod repairing_seed;
