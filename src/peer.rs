@@ -36,6 +36,7 @@ use crate::wire::{BlockInfo, Message, WireError};
 
 pub use handshake::{Connected, accept, connect};
 pub use in_flight::{InFlight, weight};
+pub use reader::MAX_METADATA_MESSAGE;
 
 /// Commands beyond the upload queue a writer's channel holds (`have`, choke, cancel, ...).
 const COMMAND_SLACK: usize = 2048;
@@ -52,6 +53,10 @@ pub struct PeerOptions {
     /// Both sides speak the fast extension (BEP 6): every request gets exactly one answer,
     /// a block or `reject`.
     pub fast: bool,
+    /// The extended message id we receive `ut_metadata` on (BEP 9), if we speak it: such
+    /// messages of up to [`MAX_METADATA_MESSAGE`] bytes reach the session; other extension
+    /// messages but the handshake are dropped by the reader.
+    pub ut_metadata: Option<u8>,
 }
 
 /// What a connection's writer thread and the session share without a message.
@@ -196,7 +201,7 @@ pub fn start(
     let events = to_session.events.clone();
     std::thread::Builder::new()
         .name(format!("mt-peer-read-{addr}"))
-        .spawn(move || reader::run(reader, key, to_session))?;
+        .spawn(move || reader::run(reader, key, options.ut_metadata, to_session))?;
     let channels =
         writer::Channels { commands: command_rx, events, link: link.clone(), sent_total };
     std::thread::Builder::new()

@@ -36,6 +36,7 @@ mod disk;
 mod listen;
 mod memory;
 mod messages;
+mod metadata;
 mod peers;
 mod pieces;
 mod prepare;

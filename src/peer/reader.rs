@@ -3,9 +3,10 @@
 //! A read timeout is the idle limit: peers send at least a keep-alive every two minutes, so a
 //! peer silent for longer than [`IDLE_LIMIT`] is gone. Unknown message ids are skipped (BEP 3
 //! lets clients add messages); anything malformed ends the connection. Messages that could
-//! only waste memory (blocks larger than we ever request, extension messages we do not speak)
-//! are dealt with here, so what waits in the session's queue is small and bounded; the bytes
-//! of the large messages that do queue are bounded too ([`super::InFlight`]).
+//! only waste memory (blocks larger than we ever request, extension messages we do not speak,
+//! oversized `ut_metadata` messages) are dealt with here, so what waits in the session's
+//! queue is small and bounded; the bytes of the large messages that do queue are bounded too
+//! ([`super::InFlight`]).
 
 use std::net::TcpStream;
 use std::time::Duration;
@@ -17,10 +18,18 @@ use crate::wire::{Message, MessageReader, WireError};
 /// Largest extension handshake we look at.
 const MAX_EXTENDED_HANDSHAKE: usize = 64 * 1024;
 
+/// Largest `ut_metadata` message we pass on: a 16 KiB piece and its dictionary.
+pub const MAX_METADATA_MESSAGE: usize = 17 * 1024;
+
 /// Longest silence we accept from a peer.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(150);
 
-pub(super) fn run(mut reader: MessageReader<TcpStream>, key: PeerKey, to_session: ToSession) {
+pub(super) fn run(
+    mut reader: MessageReader<TcpStream>,
+    key: PeerKey,
+    ut_metadata: Option<u8>,
+    to_session: ToSession,
+) {
     let ToSession { events, in_flight } = to_session;
     let _ = reader.get_ref().set_read_timeout(Some(IDLE_LIMIT));
     let reason = loop {
@@ -30,10 +39,11 @@ pub(super) fn run(mut reader: MessageReader<TcpStream>, key: PeerKey, to_session
             {
                 break format!("sent a {}-byte block; we only ask for {BLOCK_LEN}", data.len());
             }
-            // Only the extension handshake means anything to us; other extension messages
-            // (and oversized handshakes) are dropped here rather than queued.
+            // Only the extension handshake and `ut_metadata` mean anything to us; other
+            // extension messages (and oversized ones) are dropped here rather than queued.
             Ok(Message::Extended { id, payload })
-                if id != 0 || payload.len() > MAX_EXTENDED_HANDSHAKE =>
+                if !(id == 0 && payload.len() <= MAX_EXTENDED_HANDSHAKE
+                    || Some(id) == ut_metadata && payload.len() <= MAX_METADATA_MESSAGE) =>
             {
                 continue;
             }

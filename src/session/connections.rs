@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use super::Event;
 use super::address_book::PeerSource;
+use super::metadata;
 use super::peers::{OUR_REQQ, Peer};
 use super::swarm::Swarm;
 use crate::peer::{self, Connected, PeerCommand, PeerKey, PeerOptions};
@@ -104,7 +105,8 @@ impl Swarm {
         let outgoing = connected.outgoing;
         let key = self.peers.next_key();
         let storage = self.disk.storage.clone();
-        let options = PeerOptions { max_queued_uploads: OUR_REQQ, fast };
+        let ut_metadata = extensions.then_some(metadata::OUR_UT_METADATA);
+        let options = PeerOptions { max_queued_uploads: OUR_REQQ, fast, ut_metadata };
         let events = self.channels.peer_events.clone();
         let sent_total = self.channels.counters.uploaded.clone();
         let handle = match peer::start(connected, key, storage, events, options, sent_total) {
@@ -116,13 +118,14 @@ impl Swarm {
         };
         let mut opening = Vec::new();
         if extensions {
-            let handshake = ExtendedHandshake {
+            let mut handshake = ExtendedHandshake {
                 client: Some(format!("mt {}", env!("CARGO_PKG_VERSION"))),
                 reqq: u32::try_from(OUR_REQQ).ok(),
                 listen_port: Some(self.channels.local_addr.port()),
                 your_ip: Some(addr.ip()),
                 ..ExtendedHandshake::default()
             };
+            metadata::advertise(&mut handshake, &self.config.metainfo.raw_info);
             opening.push(handshake.to_message());
         }
         let have = self.picker.have();

@@ -6,6 +6,7 @@
 //! bounds are checked against the torrent; a protocol violation ends that peer only.
 
 use super::Event;
+use super::metadata;
 use super::peers::{MAX_ALLOWED_FAST_IN, Peer};
 use super::swarm::Swarm;
 use crate::bitfield::Bitfield;
@@ -131,6 +132,9 @@ impl Swarm {
                     self.on_extended_handshake(key, handshake);
                 }
             }
+            Message::Extended { id: metadata::OUR_UT_METADATA, payload } => {
+                self.on_metadata_message(key, &payload);
+            }
             Message::Extended { .. } => {}
         }
         Ok(())
@@ -149,6 +153,7 @@ impl Swarm {
         if let Some(reqq) = handshake.reqq {
             peer.reqq = usize::try_from(reqq).unwrap_or(usize::MAX).clamp(1, 4096);
         }
+        peer.ut_metadata = metadata::peer_id_for(&handshake);
         let (addr, peer_id) = (peer.addr, peer.peer_id);
         if let Some(client) = handshake.client {
             self.channels.emit(Event::PeerClient { addr, client });

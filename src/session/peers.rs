@@ -75,6 +75,8 @@ pub struct Peer {
     pub peer_interested: bool,
     /// The most requests the peer accepts at once.
     pub reqq: usize,
+    /// The extended message id it receives `ut_metadata` on, if it named one (BEP 9).
+    pub ut_metadata: Option<u8>,
     pub down: Rate,
     pub up: Rate,
     pub last_block: Instant,
@@ -115,6 +117,7 @@ impl Peer {
             peer_choking: true,
             peer_interested: false,
             reqq: DEFAULT_REQQ,
+            ut_metadata: None,
             down: Rate::default(),
             up: Rate::default(),
             last_block: Instant::now(),
