@@ -166,6 +166,9 @@ pub struct Storage {
     sequential: AtomicBool,
     /// Files are opened with `O_NOFOLLOW` (a download's output, see `links`).
     no_follow: bool,
+    /// Unit tests hold this lock to make every write wait, as a slow disk would.
+    #[cfg(test)]
+    pub(crate) write_gate: Arc<Mutex<()>>,
 }
 
 impl Storage {
@@ -182,6 +185,8 @@ impl Storage {
             cache: Mutex::new(HandleCache::default()),
             sequential: AtomicBool::new(false),
             no_follow: false,
+            #[cfg(test)]
+            write_gate: Arc::default(),
         }
     }
 
@@ -415,6 +420,8 @@ impl Storage {
             let path = self.files.first().map(|f| f.path.clone()).unwrap_or_default();
             return Err(StorageError::ReadOnly { path });
         }
+        #[cfg(test)]
+        let _slow = self.write_gate.lock().unwrap_or_else(PoisonError::into_inner);
         let mut done = 0;
         self.each_slice(start, data.len(), |file, handle, offset, len| {
             let part = &data[done..done + len];

@@ -14,6 +14,7 @@ use super::Event;
 use super::announce::{Counters, Signal};
 use super::listen::Dialer;
 use crate::peer::{Connected, ToSession};
+use crate::storage::StorageError;
 
 /// Messages to the session thread from its helper threads.
 pub enum Control {
@@ -29,6 +30,8 @@ pub enum Control {
     Warning(String),
     /// A completed piece was hashed (and, when good, flushed to disk).
     Hashed { piece: u32, good: bool, flushed: Result<(), String> },
+    /// The disk thread could not write a received block.
+    WriteFailed(StorageError),
 }
 
 /// The sending ends the session thread holds.

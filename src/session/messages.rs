@@ -126,7 +126,7 @@ impl Swarm {
                     }
                 }
             }
-            Message::Piece { piece, begin, data } => self.on_block(key, piece, begin, &data)?,
+            Message::Piece { piece, begin, data } => self.on_block(key, piece, begin, data)?,
             Message::Extended { id: 0, payload } => {
                 if let Ok(handshake) = ExtendedHandshake::decode(&payload) {
                     self.on_extended_handshake(key, handshake);

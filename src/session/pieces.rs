@@ -11,11 +11,9 @@ use std::sync::atomic::Ordering;
 
 use super::Event;
 use super::announce::Signal;
-use super::channels::Control;
 use super::messages::DROP_AFTER_STRIKES;
 use super::swarm::Swarm;
 use crate::error::Error;
-use crate::hash::{self, PieceStatus};
 use crate::peer::{PeerCommand, PeerKey};
 use crate::picker::{Block, Received};
 use crate::types::PieceIndex;
@@ -30,7 +28,7 @@ impl Swarm {
         key: PeerKey,
         piece: u32,
         begin: u32,
-        data: &[u8],
+        data: Vec<u8>,
     ) -> Result<(), Error> {
         let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
         let block = Block { piece, begin, length };
@@ -67,7 +65,7 @@ impl Swarm {
         &mut self,
         key: PeerKey,
         block: Block,
-        data: &[u8],
+        data: Vec<u8>,
         piece_complete: bool,
         cancel: Vec<(PeerKey, Block)>,
     ) -> Result<(), Error> {
@@ -78,7 +76,7 @@ impl Swarm {
             .layout()
             .block_range(PieceIndex(piece), begin, length)
             .ok_or(Error::Bug("the picker accepted a block outside its piece"))?;
-        self.disk.storage.write(range.start, data)?;
+        self.disk.write(range.start, data);
         self.channels.counters.downloaded.fetch_add(u64::from(length), Ordering::Relaxed);
         if let Some(peer) = self.peers.get_mut(key) {
             peer.down.add(u64::from(length));
@@ -90,34 +88,10 @@ impl Swarm {
             }
         }
         if piece_complete {
-            self.start_hash(piece);
+            self.disk.check(piece);
         }
         self.fill_requests(key);
         Ok(())
-    }
-
-    fn start_hash(&mut self, piece: u32) {
-        if !self.disk.hashing.insert(piece) {
-            return;
-        }
-        let storage = self.disk.storage.clone();
-        let meta = self.config.metainfo.clone();
-        let control = self.channels.control.clone();
-        rayon::spawn(move || {
-            let index = PieceIndex(piece);
-            let good = match meta.info.pieces.get(index.get()) {
-                Some(expected) => {
-                    hash::verify_piece(&storage, index, expected) == PieceStatus::Good
-                }
-                None => false,
-            };
-            // A verified piece is written back before any peer hears we have it.
-            let flushed = match good {
-                true => storage.flush(meta.layout().piece_range(index)).map_err(|e| e.to_string()),
-                false => Ok(()),
-            };
-            let _ = control.send(Control::Hashed { piece, good, flushed });
-        });
     }
 
     pub(super) fn on_hashed(

@@ -89,6 +89,7 @@ pub fn run(
         registry.register(config.metainfo.info_hash, advertised).ok()
     });
 
+    let disk = Disk::new(config.storage.clone(), &config.metainfo, control.clone())?;
     let counters = Arc::new(Counters::default());
     counters.left.store(picker.missing_bytes(), Ordering::Relaxed);
     let now = Instant::now();
@@ -110,7 +111,7 @@ pub fn run(
             counters,
             local_addr,
         },
-        disk: Disk::new(config.storage.clone(), &config.metainfo)?,
+        disk,
         config,
     };
     let announcer_thread = swarm.start_announcer();
@@ -139,6 +140,7 @@ pub fn run(
     let _ = listener_thread.join();
     let _ = udp_thread.join();
     drop(registration);
+    swarm.disk.finish();
     let flushed = swarm.disk.storage.flush(0..layout.total_length());
     let stats = swarm.stats();
     outcome?;
@@ -241,6 +243,7 @@ impl Swarm {
             Control::TrackerFailed(reason) => self.channels.emit(Event::TrackerFailed(reason)),
             Control::Warning(message) => self.channels.warn(message),
             Control::Hashed { piece, good, flushed } => self.on_hashed(piece, good, flushed)?,
+            Control::WriteFailed(err) => return Err(err.into()),
         }
         Ok(())
     }
