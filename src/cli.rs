@@ -9,6 +9,7 @@ use mt::Error;
 
 mod create;
 mod date;
+mod fetch;
 mod get;
 mod net;
 pub mod output;

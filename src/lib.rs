@@ -27,7 +27,7 @@
 //!
 //! [`types`] → [`bencode`] → [`metainfo`] / [`magnet`] → [`layout`] → [`storage`] /
 //! [`hash`] / [`bitfield`] → [`wire`] / [`mse`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`create`] makes torrents
-//! from files; [`registry`] records same-host peers; [`error`] is the fatal error every command
+//! from files; [`registry`] records same-host peers; [`fetch`] gets a magnet link's `info` dictionary from peers; [`error`] is the fatal error every command
 //! returns; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
 //! ([`utp`]) dialers with a reset so they use TCP at once. `unsafe` code lives only in
 //! [`storage::mmap`].
@@ -49,6 +49,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod create;
 pub mod error;
+pub mod fetch;
 pub mod hash;
 pub mod layout;
 pub mod magnet;

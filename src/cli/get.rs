@@ -1,18 +1,20 @@
 //! `mt get` (also `mt download`): fetch a torrent's data, verifying every piece, resuming
 //! from whatever is already on disk.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use argh::FromArgs;
 use mt::Error;
+use mt::magnet::MagnetLink;
 use mt::metainfo::Metainfo;
 use mt::session;
 use mt::storage::IoMode;
 use serde_json::json;
 
+use super::fetch;
 use super::net::NetOptions;
 use super::output::{escaped, escaped_path, human_bytes, json_line, rate};
 use super::progress::{self, ByteBar};
@@ -22,7 +24,7 @@ use super::swarm_view::{self, View};
 #[derive(FromArgs)]
 #[argh(subcommand, name = "get")]
 pub struct GetArgs {
-    /// the .torrent file
+    /// the .torrent file, or a magnet link (quote it)
     #[argh(positional)]
     torrent: PathBuf,
     /// where the data goes: the file or top folder (an existing folder holds a single file);
@@ -63,8 +65,25 @@ pub struct GetArgs {
 
 /// Runs `mt get`.
 pub fn run(args: GetArgs) -> Result<i32, Error> {
-    let meta = Arc::new(Metainfo::load(&args.torrent)?);
-    let net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?;
+    let mut net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?;
+    let timeout = args.timeout.map(Duration::from_secs);
+    let meta = match args.torrent.to_str().filter(|text| MagnetLink::looks_like(text)) {
+        Some(text) => {
+            let port = net.listen.port();
+            let (meta, link_peers) =
+                fetch::torrent_from_magnet(text, &net.peers, port, timeout, args.json)?;
+            net.peers.extend(link_peers.iter().filter_map(|p| p.parse::<SocketAddr>().ok()));
+            if args.json {
+                json_line(&json!({
+                    "event": "metadata",
+                    "name": meta.info.name,
+                    "info_hash": meta.info_hash.to_hex(),
+                }));
+            }
+            Arc::new(meta)
+        }
+        None => Arc::new(Metainfo::load(&args.torrent)?),
+    };
     let view = View::choose(args.json);
     let total = meta.layout().total_length();
     let bar = ByteBar::start("checking", total, progress::wanted(args.json));
@@ -83,7 +102,6 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
         .map(|p| u64::from(layout.piece_len(p)))
         .sum();
     let root = prepared.root.clone();
-    let timeout = args.timeout.map(Duration::from_secs);
     let handle = net.start(&meta, prepared, args.seed, args.sequential, timeout)?;
     if view == View::Json {
         json_line(&json!({

@@ -18,6 +18,7 @@ mod hostile_peers;
 mod later_bitfield;
 mod libtorrent;
 mod lying_peer;
+mod magnet_get;
 mod many_files;
 mod metadata_exchange;
 mod mt_to_mt;

@@ -1,0 +1,56 @@
+//! `mt get <magnet>`: the torrent's `info` dictionary comes from peers (BEP 9), then the
+//! download runs as for a `.torrent`, from `mt seed` and from libtorrent; a link no peer
+//! answers for is one clear error.
+
+use crate::common::swarm::assert_same_file;
+use crate::common::{TestEnv, require_libtorrent};
+
+/// Writes `video.bin` (several metadata pieces' worth of hashes) and its torrent; returns the
+/// torrent's magnet link.
+fn video(env: &TestEnv) -> String {
+    env.write_generated("video.bin", 16 * 1024 * 1024 + 999, 13);
+    env.run(&["create", "-p", "16K", "video.bin"]).expect_code(0);
+    env.show_json("video.bin.torrent")["magnet"].as_str().expect("magnet link").to_string()
+}
+
+#[test]
+fn mt_get_fetches_a_magnet_links_torrent_from_mt_seed() {
+    let env = TestEnv::new();
+    let magnet = video(&env);
+    let seed = env.seed("video.bin.torrent", "video.bin", &[]);
+    let link = format!("{magnet}&x.pe={}", seed.addr);
+    let out = env.get(&link, "copy.bin", &[]);
+    out.expect_code(0);
+    assert_eq!(out.event("metadata")["name"], "video.bin", "{out:#?}");
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+}
+
+#[test]
+fn mt_get_fetches_a_magnet_links_torrent_from_libtorrent() {
+    if !require_libtorrent() {
+        return;
+    }
+    let env = TestEnv::new();
+    let magnet = video(&env);
+    let root = env.root().to_str().expect("UTF-8 temp path");
+    let seed = env.libtorrent("seed", "video.bin.torrent", root, &[]);
+    let link = format!("{magnet}&x.pe={}", seed.addr);
+    env.get(&link, "copy.bin", &[]).expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+}
+
+#[test]
+fn a_magnet_link_no_peer_answers_for_is_one_clear_error() {
+    let env = TestEnv::new();
+    let magnet = video(&env);
+    // Nobody listens on port 9 of loopback (discard).
+    let out = env.get(&format!("{magnet}&x.pe=127.0.0.1:9"), "copy.bin", &["--timeout", "10"]);
+    assert_ne!(out.code, 0, "{out:#?}");
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "{out:#?}");
+    assert!(lines[0].contains("metadata") && lines[0].contains("127.0.0.1:9"), "{out:#?}");
+    let out = env.get(&magnet, "copy.bin", &["--timeout", "10"]);
+    assert_ne!(out.code, 0, "{out:#?}");
+    assert!(out.stderr.contains("no peers to ask"), "{out:#?}");
+    assert!(!env.path("copy.bin").exists(), "nothing is written without the metadata");
+}
