@@ -1,0 +1,137 @@
+//! Opening a torrent's files as [`Storage`]: for reading (missing or wrong-sized files make
+//! their pieces unavailable), for a download (folders created, links under the output refused,
+//! every byte reserved), and for a seed repairing its own data (nothing cut).
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use super::{Backing, IoMode, Storage, StoredFile, allocate, links};
+use crate::error::Error;
+use crate::layout::Layout;
+
+impl Storage {
+    /// Finds existing files for reading. A missing or wrong-sized file is not an error here:
+    /// its pieces read as unavailable. Any other failure to look at a file is.
+    pub fn open_read(paths: &[PathBuf], layout: &Layout, io: IoMode) -> Result<Storage, Error> {
+        let mut files = Vec::with_capacity(paths.len());
+        for (index, path) in paths.iter().enumerate() {
+            let expected = layout.file_length(index);
+            let backing = match std::fs::metadata(path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    Backing::Unavailable("file is missing".into())
+                }
+                Err(e) => return Err(Error::io("cannot stat", path, e)),
+                Ok(meta) if meta.is_dir() => {
+                    Backing::Unavailable("is a folder, expected a file".into())
+                }
+                Ok(meta) if meta.len() != expected => Backing::Unavailable(format!(
+                    "has {} bytes, the torrent says {expected}",
+                    meta.len()
+                )),
+                Ok(_) if expected == 0 => Backing::Empty,
+                Ok(_) => Backing::Present,
+            };
+            files.push(StoredFile {
+                path: path.clone(),
+                length: expected,
+                backing,
+                dirty: AtomicBool::new(false),
+            });
+        }
+        Ok(Storage::new(layout, files, false, io))
+    }
+
+    /// Creates or opens a download's files read-write, with every byte reserved on disk.
+    /// No file, and no folder below `root` (the output folder, or the file of a single-file
+    /// torrent), may be a symbolic link. A file longer than the torrent says is cut to its
+    /// length only when `force` is set, and refused otherwise.
+    pub fn open_write(
+        paths: &[PathBuf],
+        layout: &Layout,
+        io: IoMode,
+        root: &Path,
+        force: bool,
+    ) -> Result<Storage, Error> {
+        let mut checked = std::collections::HashSet::new();
+        for path in paths {
+            links::refuse_links(root, path, &mut checked)?;
+        }
+        let hint = "; it is cut only when forced (--force)";
+        Storage::open_writable(paths, layout, io, (!force).then_some(hint), true)
+    }
+
+    /// Like [`Storage::open_write`], for data that is being seeded and has pieces missing:
+    /// a file longer than the torrent says is an error, never cut (it is someone's data),
+    /// and links in the seeded data are followed as when it was read.
+    pub fn open_repair(paths: &[PathBuf], layout: &Layout, io: IoMode) -> Result<Storage, Error> {
+        Storage::open_writable(paths, layout, io, Some(""), false)
+    }
+
+    /// `refuse_longer` is the hint added to the error for a file longer than the torrent
+    /// says (`None` cuts it); `no_follow` opens every file with `O_NOFOLLOW`.
+    fn open_writable(
+        paths: &[PathBuf],
+        layout: &Layout,
+        io: IoMode,
+        refuse_longer: Option<&str>,
+        no_follow: bool,
+    ) -> Result<Storage, Error> {
+        if let Some(hint) = refuse_longer {
+            for (index, path) in paths.iter().enumerate() {
+                let expected = layout.file_length(index);
+                if let Ok(meta) = std::fs::symlink_metadata(path)
+                    && meta.is_file()
+                    && meta.len() > expected
+                {
+                    return Err(Error::Data {
+                        path: path.clone(),
+                        reason: format!(
+                            "has {} bytes, the torrent says {expected}{hint}",
+                            meta.len()
+                        ),
+                    });
+                }
+            }
+        }
+        allocate::check_space(paths, layout)?;
+        let mut files = Vec::with_capacity(paths.len());
+        for (index, path) in paths.iter().enumerate() {
+            let expected = layout.file_length(index);
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::io("cannot create folder", parent, e))?;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .custom_flags(if no_follow { libc::O_NOFOLLOW } else { 0 })
+                .open(path)
+                .map_err(|e| {
+                    if e.raw_os_error() == Some(libc::ELOOP) {
+                        return links::link_error(path);
+                    }
+                    let action =
+                        if path.exists() { "cannot open for writing" } else { "cannot create" };
+                    Error::io(action, path, e)
+                })?;
+            allocate::reserve(&file, expected, path)?;
+            // Closed again here: files are reopened on use, a bounded number at a time.
+            drop(file);
+            let backing = if expected == 0 { Backing::Empty } else { Backing::Present };
+            files.push(StoredFile {
+                path: path.clone(),
+                length: expected,
+                backing,
+                dirty: AtomicBool::new(false),
+            });
+        }
+        let mut storage = Storage::new(layout, files, true, io);
+        storage.no_follow = no_follow;
+        Ok(storage)
+    }
+}
