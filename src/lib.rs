@@ -27,7 +27,7 @@
 //!
 //! [`types`] → [`bencode`] → [`metainfo`] / [`magnet`] → [`layout`] → [`storage`] /
 //! [`hash`] / [`bitfield`] → [`wire`] / [`mse`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`create`] makes torrents
-//! from files; [`registry`] records same-host peers; [`fetch`] gets a magnet link's `info` dictionary from peers; [`error`] is the fatal error every command
+//! from files; [`registry`] records same-host peers; [`fetch`] gets a magnet link's `info` dictionary from peers and [`state`] keeps it; [`error`] is the fatal error every command
 //! returns; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
 //! ([`utp`]) dialers with a reset so they use TCP at once. `unsafe` code lives only in
 //! [`storage::mmap`].
@@ -59,6 +59,7 @@ pub mod peer;
 pub mod picker;
 pub mod registry;
 pub mod session;
+pub mod state;
 pub mod storage;
 pub mod tracker;
 pub mod types;

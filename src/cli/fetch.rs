@@ -10,6 +10,7 @@ use mt::fetch::{self, FetchOptions};
 use mt::magnet::MagnetLink;
 use mt::metainfo::Metainfo;
 use mt::registry::Registry;
+use mt::state::StateDir;
 use mt::types::PeerId;
 
 use super::output::escaped;
@@ -18,29 +19,79 @@ use super::show::magnet_error;
 /// How long to look for the metadata when no `--timeout` is given.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Reads `text` as a magnet link and fetches its torrent; `peers` are those from the
-/// command line. Prints what it does unless `quiet`.
+/// A torrent made from a magnet link.
+pub struct FromMagnet {
+    /// The torrent, validated like a file.
+    pub meta: Metainfo,
+    /// Its bytes as a `.torrent` (the link's trackers included), for `--save-torrent`.
+    pub torrent_bytes: Vec<u8>,
+    /// The link's `x.pe` peers.
+    pub peers: Vec<SocketAddr>,
+}
+
+/// Reads `text` as a magnet link and fetches its torrent, or takes it from the state folder
+/// when an earlier run fetched it; `peers` are those from the command line. Prints what it
+/// does unless `quiet`.
 pub fn torrent_from_magnet(
     text: &str,
     peers: &[SocketAddr],
     port: u16,
     timeout: Option<Duration>,
     quiet: bool,
-) -> Result<(Metainfo, Vec<String>), Error> {
+) -> Result<FromMagnet, Error> {
     let link = MagnetLink::parse(text).map_err(magnet_error)?;
-    let mut addrs: Vec<SocketAddr> = peers.to_vec();
-    for peer in &link.peers {
-        if let Ok(addr) = peer.parse::<SocketAddr>() {
-            addrs.push(addr);
+    let link_peers: Vec<SocketAddr> = link.peers.iter().filter_map(|p| p.parse().ok()).collect();
+    let state = StateDir::for_user();
+    let info = match state.as_ref().and_then(|state| state.load_info(link.info_hash)) {
+        Some(info) => {
+            if !quiet {
+                println!("metadata of {} found from an earlier run", link.info_hash);
+            }
+            info
         }
-    }
+        None => {
+            let info =
+                fetch_from_peers(&link, [peers, &link_peers].concat(), port, timeout, quiet)?;
+            if let Some(Err(err)) = state.map(|state| state.save_info(link.info_hash, &info)) {
+                eprintln!("mt: warning: cannot keep the fetched metadata for next time: {err}");
+            }
+            info
+        }
+    };
+    let torrent_bytes = fetch::torrent_bytes(&info, &link.trackers);
+    let meta = Metainfo::from_bytes(&torrent_bytes).map_err(|reason| {
+        Error::Network(format!(
+            "magnet link {}: the metadata is not a valid torrent: {reason}",
+            link.info_hash
+        ))
+    })?;
+    Ok(FromMagnet { meta, torrent_bytes, peers: link_peers })
+}
+
+/// Fetches the link's `info` dictionary from `addrs`, same-host peers and its trackers.
+fn fetch_from_peers(
+    link: &MagnetLink,
+    mut addrs: Vec<SocketAddr>,
+    port: u16,
+    timeout: Option<Duration>,
+    quiet: bool,
+) -> Result<Vec<u8>, Error> {
     let registry = Registry::for_user();
     if registry.check().is_ok() {
         addrs.extend(registry.lookup(link.info_hash));
     }
     if !quiet {
         let name = link.name.as_deref().map(|n| format!(" ({})", escaped(n))).unwrap_or_default();
-        println!("fetching the metadata of {}{name} from peers", link.info_hash);
+        let trackers = match link.trackers.len() {
+            0 => String::new(),
+            n => format!(" and the peers of {n} tracker{}", if n == 1 { "" } else { "s" }),
+        };
+        println!(
+            "fetching metadata of {}{name} from {} peer{}{trackers}",
+            link.info_hash,
+            addrs.len(),
+            if addrs.len() == 1 { "" } else { "s" }
+        );
     }
     let options = FetchOptions {
         peers: addrs,
@@ -49,14 +100,6 @@ pub fn torrent_from_magnet(
         port,
         timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
     };
-    let info = fetch::fetch_info(link.info_hash, &options)
-        .map_err(|e| Error::Network(format!("magnet link {}: {e}", link.info_hash)))?;
-    let bytes = fetch::torrent_bytes(&info, &link.trackers);
-    let meta = Metainfo::from_bytes(&bytes).map_err(|reason| {
-        Error::Network(format!(
-            "magnet link {}: the metadata is not a valid torrent: {reason}",
-            link.info_hash
-        ))
-    })?;
-    Ok((meta, link.peers))
+    fetch::fetch_info(link.info_hash, &options)
+        .map_err(|e| Error::Network(format!("magnet link {}: {e}", link.info_hash)))
 }

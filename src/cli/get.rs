@@ -1,13 +1,14 @@
 //! `mt get` (also `mt download`): fetch a torrent's data, verifying every piece, resuming
 //! from whatever is already on disk.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use argh::FromArgs;
 use mt::Error;
+use mt::create::write_atomically;
 use mt::magnet::MagnetLink;
 use mt::metainfo::Metainfo;
 use mt::session;
@@ -55,6 +56,9 @@ pub struct GetArgs {
     /// regular upload slots (default 8)
     #[argh(option, default = "8")]
     upload_slots: usize,
+    /// with a magnet link: also write its torrent (trackers included) to this file
+    #[argh(option)]
+    save_torrent: Option<PathBuf>,
     /// print one JSON object per event
     #[argh(switch)]
     json: bool,
@@ -70,9 +74,12 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
     let meta = match args.torrent.to_str().filter(|text| MagnetLink::looks_like(text)) {
         Some(text) => {
             let port = net.listen.port();
-            let (meta, link_peers) =
-                fetch::torrent_from_magnet(text, &net.peers, port, timeout, args.json)?;
-            net.peers.extend(link_peers.iter().filter_map(|p| p.parse::<SocketAddr>().ok()));
+            let fetched = fetch::torrent_from_magnet(text, &net.peers, port, timeout, args.json)?;
+            net.peers.extend(fetched.peers);
+            if let Some(path) = &args.save_torrent {
+                write_atomically(path, &fetched.torrent_bytes, true)?;
+            }
+            let meta = fetched.meta;
             if args.json {
                 json_line(&json!({
                     "event": "metadata",
@@ -81,6 +88,9 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
                 }));
             }
             Arc::new(meta)
+        }
+        None if args.save_torrent.is_some() => {
+            return Err(Error::Usage("--save-torrent needs a magnet link".into()));
         }
         None => Arc::new(Metainfo::load(&args.torrent)?),
     };

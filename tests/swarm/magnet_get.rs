@@ -26,6 +26,23 @@ fn mt_get_fetches_a_magnet_links_torrent_from_mt_seed() {
 }
 
 #[test]
+fn a_second_run_of_the_same_magnet_link_fetches_no_metadata_and_saves_the_torrent() {
+    let env = TestEnv::new();
+    let magnet = video(&env);
+    let seed = env.seed("video.bin.torrent", "video.bin", &[]);
+    let link = format!("{magnet}&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce&x.pe={}", seed.addr);
+    env.get(&link, "copy.bin", &[]).expect_code(0);
+    drop(seed);
+    // No peer is left: the metadata must come from the first run, the data is all there.
+    let out = env.get(&link, "copy.bin", &["--save-torrent", "saved.torrent", "--timeout", "20"]);
+    out.expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+    assert_eq!(env.info_hash("saved.torrent"), env.info_hash("video.bin.torrent"));
+    let saved = env.show_json("saved.torrent");
+    assert_eq!(saved["trackers"][0][0], "http://127.0.0.1:9/announce", "{saved}");
+}
+
+#[test]
 fn mt_get_fetches_a_magnet_links_torrent_from_libtorrent() {
     if !require_libtorrent() {
         return;
