@@ -73,6 +73,13 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
     let timeout = args.timeout.map(Duration::from_secs);
     let meta = match args.torrent.to_str().filter(|text| MagnetLink::looks_like(text)) {
         Some(text) => {
+            // The trackers asked for peers need a real port: pick a free one now for `-p 0`.
+            if net.listen.port() == 0
+                && let Ok(probe) = std::net::TcpListener::bind(net.listen)
+                && let Ok(addr) = probe.local_addr()
+            {
+                net.listen.set_port(addr.port());
+            }
             let port = net.listen.port();
             let fetched = fetch::torrent_from_magnet(text, &net.peers, port, timeout, args.json)?;
             net.peers.extend(fetched.peers);
