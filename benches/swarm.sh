@@ -3,7 +3,9 @@
 # warm page cache, 256 KiB pieces. Pairings: mt -> mt (mmap and pread on both sides),
 # libtorrent -> libtorrent, libtorrent -> mt, mt -> libtorrent (over TCP, and with libtorrent's
 # uTP on, its default: it dials uTP first and must fall back to TCP), and mt -> mt where the
-# downloader knows no address and finds the seed through `mt tracker`. Best of 3 runs each.
+# downloader knows no address and finds the seed through `mt tracker`, and libtorrent -> mt
+# given only a magnet link (the metadata is fetched from the seed on every run). Best of 3
+# runs each.
 #
 # Each run is timed from the downloader's start to its exit, with the seed already running and
 # its data verified. The download is compared with the original after each run (not timed)
@@ -65,6 +67,7 @@ for _ in $(seq 100); do grep -q '"http"' "$WORK/tracker.log" 2> /dev/null && bre
 ANNOUNCE=$(grep -o '"http":"[^"]*"' "$WORK/tracker.log" | cut -d'"' -f4)
 [ -n "$ANNOUNCE" ] || { echo "swarm.sh: mt tracker did not start" >&2; cat "$WORK/tracker.log" >&2; exit 1; }
 TRACKED=$WORK/tracked.torrent
+MAGNET=$("$MT" show --json "$TORRENT" | grep -o '"magnet":"[^"]*"' | cut -d'"' -f4)
 "$MT" create -p 256K -t "$ANNOUNCE" "$WORK/seed/$NAME" "$TRACKED" > /dev/null
 echo "warming the page cache..."
 cat "$DATA" > /dev/null
@@ -112,7 +115,8 @@ failed() {
 names=() bests=() seconds=() speeds=() privates=() rsss=()
 
 # measure NAME KIND [IO]: best of $RUNS downloads (KIND mt, mt-tracker for mt given only the
-# tracker, lt, or lt-utp for libtorrent with uTP on) from the running seed.
+# tracker, mt-magnet for mt given only a magnet link naming the seed, lt, or lt-utp for
+# libtorrent with uTP on) from the running seed.
 measure() {
     local name=$1 kind=$2 io=${3:-} best="" rss="" private="" out start end t
     echo "timing $name..."
@@ -121,7 +125,13 @@ measure() {
         mkdir -p "$WORK/out"
         if [ "$kind" = lt ] || [ "$kind" = lt-utp ]; then out=$WORK/out; else out=$WORK/out/$NAME; fi
         start=$(date +%s%N)
-        if [ "$kind" = mt-tracker ]; then
+        if [ "$kind" = mt-magnet ]; then
+            rm -rf "$WORK/state"
+            /usr/bin/time -f %M -o "$WORK/rss" env MT_RUNTIME_DIR="$WORK/get-runtime" \
+                MT_STATE_DIR="$WORK/state" "$MT" get "$MAGNET&x.pe=$SEED_ADDR" "$out" \
+                --io "$io" --bind 127.0.0.1 -p 0 --timeout "$LIMIT" --json > "$WORK/get.log" 2>&1 \
+                || failed "$name" || return 1
+        elif [ "$kind" = mt-tracker ]; then
             /usr/bin/time -f %M -o "$WORK/rss" env MT_RUNTIME_DIR="$WORK/get-runtime" \
                 "$MT" get "$TRACKED" "$out" --io "$io" --bind 127.0.0.1 -p 0 \
                 --timeout "$LIMIT" --json > "$WORK/get.log" 2>&1 \
@@ -159,6 +169,7 @@ if [ "$have_lt" = 1 ]; then
     start_lt_seed
     measure "libtorrent -> libtorrent" lt
     measure "libtorrent -> mt get" mt mmap
+    measure "libtorrent -> mt get (magnet)" mt-magnet mmap
     stop_seed
 else
     echo "libtorrent's Python bindings are missing; libtorrent pairings skipped"
