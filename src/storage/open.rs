@@ -2,7 +2,7 @@
 //! their pieces unavailable), for a download (folders created, links under the output refused,
 //! every byte reserved), and for a seed repairing its own data (nothing cut).
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -60,25 +60,33 @@ impl Storage {
             links::refuse_links(root, path, &mut checked)?;
         }
         let hint = "; it is cut only when forced (--force)";
-        Storage::open_writable(paths, layout, io, (!force).then_some(hint), true)
+        Storage::open_writable(paths, layout, io, (!force).then_some(hint), Some(root))
     }
 
     /// Like [`Storage::open_write`], for data that is being seeded and has pieces missing:
     /// a file longer than the torrent says is an error, never cut (it is someone's data),
     /// and links in the seeded data are followed as when it was read.
     pub fn open_repair(paths: &[PathBuf], layout: &Layout, io: IoMode) -> Result<Storage, Error> {
-        Storage::open_writable(paths, layout, io, Some(""), false)
+        Storage::open_writable(paths, layout, io, Some(""), None)
     }
 
     /// `refuse_longer` is the hint added to the error for a file longer than the torrent
-    /// says (`None` cuts it); `no_follow` opens every file with `O_NOFOLLOW`.
+    /// says (`None` cuts it); with `no_links_below`, files below that folder are created
+    /// without following links ([`links::Walker`]) and every file is opened with
+    /// `O_NOFOLLOW`.
     fn open_writable(
         paths: &[PathBuf],
         layout: &Layout,
         io: IoMode,
         refuse_longer: Option<&str>,
-        no_follow: bool,
+        no_links_below: Option<&Path>,
     ) -> Result<Storage, Error> {
+        let no_follow = no_links_below.is_some();
+        // A single-file output is its own root: it is opened below with O_NOFOLLOW.
+        let mut walker = match no_links_below {
+            Some(root) if paths.iter().any(|p| p != root) => Some(links::Walker::new(root)?),
+            _ => None,
+        };
         if let Some(hint) = refuse_longer {
             for (index, path) in paths.iter().enumerate() {
                 let expected = layout.file_length(index);
@@ -100,25 +108,10 @@ impl Storage {
         let mut files = Vec::with_capacity(paths.len());
         for (index, path) in paths.iter().enumerate() {
             let expected = layout.file_length(index);
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| Error::io("cannot create folder", parent, e))?;
-            }
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .custom_flags(if no_follow { libc::O_NOFOLLOW } else { 0 })
-                .open(path)
-                .map_err(|e| {
-                    if e.raw_os_error() == Some(libc::ELOOP) {
-                        return links::link_error(path);
-                    }
-                    let action =
-                        if path.exists() { "cannot open for writing" } else { "cannot create" };
-                    Error::io(action, path, e)
-                })?;
+            let file = match walker.as_mut() {
+                Some(walker) => walker.create(path)?,
+                None => open_following(path, no_follow)?,
+            };
             allocate::reserve(&file, expected, path)?;
             // Closed again here: files are reopened on use, a bounded number at a time.
             drop(file);
@@ -134,4 +127,27 @@ impl Storage {
         storage.no_follow = no_follow;
         Ok(storage)
     }
+}
+
+/// Creates `path`'s folders and opens it read-write, creating it; with `no_follow`, a link at
+/// `path` itself is refused.
+fn open_following(path: &Path, no_follow: bool) -> Result<File, Error> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::io("cannot create folder", parent, e))?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(if no_follow { libc::O_NOFOLLOW } else { 0 })
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                return links::link_error(path);
+            }
+            let action = if path.exists() { "cannot open for writing" } else { "cannot create" };
+            Error::io(action, path, e)
+        })
 }
