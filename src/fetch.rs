@@ -1,7 +1,8 @@
 //! Fetching a torrent's `info` dictionary from peers, for a magnet link (BEP 9).
 //!
 //! A magnet link names only the info hash (and maybe trackers and peers). [`fetch_info`]
-//! asks the given peers, then those the link's trackers name, one at a time (each up to
+//! asks the given peers, then those the link's trackers name (asking them again every few
+//! seconds while no peer has answered), one at a time (each up to
 //! [`TRIES_PER_PEER`] times, as a peer may still be starting) until one of them hands over
 //! the dictionary: it connects, sends our extended handshake naming
 //! `ut_metadata`, reads the peer's to learn its message id and the dictionary's size, asks
@@ -31,6 +32,9 @@ const PER_PEER: Duration = Duration::from_secs(15);
 
 /// Times we try one peer (it may still be starting, or busy).
 const TRIES_PER_PEER: u32 = 5;
+
+/// Least time between two rounds of asking the trackers for peers.
+const TRACKERS_AGAIN: Duration = Duration::from_secs(3);
 
 /// Pause before trying a peer again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -86,17 +90,23 @@ pub fn fetch_info(info_hash: InfoHash, options: &FetchOptions) -> Result<Vec<u8>
         add(&mut queue, addr);
     }
     let mut attempts = Vec::new();
-    let mut trackers_asked = false;
+    let mut trackers_asked: Option<Instant> = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(FetchError { attempts, timed_out: true });
         }
         let Some((addr, tries)) = queue.pop_front() else {
-            if trackers_asked || options.trackers.is_empty() {
+            if options.trackers.is_empty() {
                 return Err(FetchError { attempts, timed_out: false });
             }
-            trackers_asked = true;
+            // Out of peers: ask the trackers (again, at most every few seconds, as a peer
+            // may announce after us).
+            if let Some(asked) = trackers_asked {
+                std::thread::sleep(TRACKERS_AGAIN.saturating_sub(asked.elapsed()).min(left));
+            }
+            trackers_asked = Some(Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             for addr in ask_trackers(info_hash, options, left, &mut attempts) {
                 add(&mut queue, addr);
             }
@@ -147,7 +157,12 @@ fn ask_trackers(
     for url in &options.trackers {
         match client.announce(url, &request, left.min(PER_PEER)) {
             Ok(reply) => peers.extend(reply.peers),
-            Err(err) => attempts.push(format!("tracker {url}: {err}")),
+            Err(err) => {
+                let line = format!("tracker {url}: {err}");
+                if !attempts.contains(&line) {
+                    attempts.push(line);
+                }
+            }
         }
     }
     peers

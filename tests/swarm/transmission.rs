@@ -93,6 +93,11 @@ impl Transmission {
         self.remote(&["-a", torrent]).expect_code(0);
     }
 
+    /// Adds a magnet link: Transmission fetches the metadata from peers first.
+    fn add_link(&self, link: &str) {
+        self.remote(&["-a", link]).expect_code(0);
+    }
+
     /// Waits until the one torrent has every piece, checked or downloaded.
     fn wait_complete(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
@@ -156,5 +161,41 @@ fn transmission_seeds_to_mt_get_through_mt_tracker() {
     let clients: Vec<_> =
         out.events("peer_client").into_iter().map(|e| e["client"].clone()).collect();
     assert_eq!(clients, ["Transmission 3.00"], "mt get met only Transmission: {out:#?}");
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+}
+
+/// The magnet link of `video.bin.torrent` (it names the mt tracker).
+fn magnet(env: &TestEnv) -> String {
+    env.show_json("video.bin.torrent")["magnet"].as_str().expect("magnet link").to_string()
+}
+
+#[test]
+fn mt_seed_gives_transmission_the_metadata_of_a_magnet_link() {
+    if !transmission_installed() {
+        return;
+    }
+    let env = TestEnv::new();
+    let _tracker = setup(&env);
+    let _seed = env.seed("video.bin.torrent", "video.bin", &[]);
+    let transmission = Transmission::start(&env, "transmission-config", "transmission");
+    transmission.add_link(&magnet(&env));
+    transmission.wait_complete(TRANSFER_LIMIT);
+    assert_same_file(&env.path("video.bin"), &env.path("transmission/video.bin"));
+}
+
+#[test]
+fn mt_get_takes_a_magnet_links_metadata_and_data_from_transmission() {
+    if !transmission_installed() {
+        return;
+    }
+    let env = TestEnv::new();
+    let _tracker = setup(&env);
+    std::fs::create_dir_all(env.path("seed")).expect("seed folder");
+    std::fs::copy(env.path("video.bin"), env.path("seed/video.bin")).expect("copy the data");
+    let transmission = Transmission::start(&env, "transmission-config", "seed");
+    transmission.add(&env.path("video.bin.torrent"));
+    transmission.wait_complete(STARTUP);
+    let out = env.get(&magnet(&env), "copy.bin", &[]);
+    out.expect_code(0);
     assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
 }
