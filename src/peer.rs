@@ -36,7 +36,7 @@ use crate::wire::{BlockInfo, Message, WireError};
 
 pub use handshake::{Connected, accept, connect};
 pub use in_flight::{InFlight, weight};
-pub use reader::MAX_METADATA_MESSAGE;
+pub use reader::{MAX_METADATA_MESSAGE, MAX_PEX_MESSAGE};
 
 /// Commands beyond the upload queue a writer's channel holds (`have`, choke, cancel, ...).
 const COMMAND_SLACK: usize = 2048;
@@ -57,6 +57,9 @@ pub struct PeerOptions {
     /// messages of up to [`MAX_METADATA_MESSAGE`] bytes reach the session; other extension
     /// messages but the handshake are dropped by the reader.
     pub ut_metadata: Option<u8>,
+    /// The extended message id we receive `ut_pex` on (BEP 11), if we speak it: such
+    /// messages of up to [`MAX_PEX_MESSAGE`] bytes reach the session.
+    pub ut_pex: Option<u8>,
 }
 
 /// What a connection's writer thread and the session share without a message.
@@ -172,6 +175,14 @@ impl PeerHandle {
         new
     }
 
+    /// Closes the connection once what is queued for it has been written (the writer's
+    /// timeout bounds that), or at once when its queue is full.
+    pub fn part(&self) {
+        if self.commands.try_send(PeerCommand::Close).is_err() {
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
     /// Closes the socket in both directions, which ends both threads promptly.
     pub fn shut_down(&self) {
         let _ = self.commands.try_send(PeerCommand::Close);
@@ -201,7 +212,7 @@ pub fn start(
     let events = to_session.events.clone();
     std::thread::Builder::new()
         .name(format!("mt-peer-read-{addr}"))
-        .spawn(move || reader::run(reader, key, options.ut_metadata, to_session))?;
+        .spawn(move || reader::run(reader, key, options, to_session))?;
     let channels =
         writer::Channels { commands: command_rx, events, link: link.clone(), sent_total };
     std::thread::Builder::new()

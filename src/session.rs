@@ -38,6 +38,7 @@ mod memory;
 mod messages;
 mod metadata;
 mod peers;
+mod pex;
 mod pieces;
 mod prepare;
 mod swarm;

@@ -4,14 +4,14 @@
 //! peer silent for longer than [`IDLE_LIMIT`] is gone. Unknown message ids are skipped (BEP 3
 //! lets clients add messages); anything malformed ends the connection. Messages that could
 //! only waste memory (blocks larger than we ever request, extension messages we do not speak,
-//! oversized `ut_metadata` messages) are dealt with here, so what waits in the session's
+//! oversized `ut_metadata` and `ut_pex` messages) are dealt with here, so what waits in the session's
 //! queue is small and bounded; the bytes of the large messages that do queue are bounded too
 //! ([`super::InFlight`]).
 
 use std::net::TcpStream;
 use std::time::Duration;
 
-use super::{PeerEvent, PeerKey, ToSession, weight};
+use super::{PeerEvent, PeerKey, PeerOptions, ToSession, weight};
 use crate::layout::BLOCK_LEN;
 use crate::wire::{Message, MessageReader, WireError};
 
@@ -21,13 +21,16 @@ const MAX_EXTENDED_HANDSHAKE: usize = 64 * 1024;
 /// Largest `ut_metadata` message we pass on: a 16 KiB piece and its dictionary.
 pub const MAX_METADATA_MESSAGE: usize = 17 * 1024;
 
+/// Largest `ut_pex` message we pass on: more than the codec reads of it (200 entries a list).
+pub const MAX_PEX_MESSAGE: usize = 16 * 1024;
+
 /// Longest silence we accept from a peer.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(150);
 
 pub(super) fn run(
     mut reader: MessageReader<TcpStream>,
     key: PeerKey,
-    ut_metadata: Option<u8>,
+    options: PeerOptions,
     to_session: ToSession,
 ) {
     let ToSession { events, in_flight } = to_session;
@@ -39,11 +42,13 @@ pub(super) fn run(
             {
                 break format!("sent a {}-byte block; we only ask for {BLOCK_LEN}", data.len());
             }
-            // Only the extension handshake and `ut_metadata` mean anything to us; other
-            // extension messages (and oversized ones) are dropped here rather than queued.
+            // Only the extension handshake, `ut_metadata` and `ut_pex` mean anything to us;
+            // other extension messages (and oversized ones) are dropped here, not queued.
             Ok(Message::Extended { id, payload })
                 if !(id == 0 && payload.len() <= MAX_EXTENDED_HANDSHAKE
-                    || Some(id) == ut_metadata && payload.len() <= MAX_METADATA_MESSAGE) =>
+                    || Some(id) == options.ut_metadata
+                        && payload.len() <= MAX_METADATA_MESSAGE
+                    || Some(id) == options.ut_pex && payload.len() <= MAX_PEX_MESSAGE) =>
             {
                 continue;
             }

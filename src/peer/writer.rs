@@ -106,11 +106,11 @@ pub(super) fn run(
         in_transit: VecDeque::new(),
         block: Vec::new(),
     };
-    if writer.run().is_err() {
-        // The reader sees the same broken socket and reports the close.
-        if let Ok(stream) = shutdown {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
+    // Ended by an error (the reader sees the same broken socket and reports the close), or
+    // asked to close once the queue is written: either way the connection ends here.
+    let _ = writer.run();
+    if let Ok(stream) = shutdown {
+        let _ = stream.shutdown(std::net::Shutdown::Both);
     }
 }
 

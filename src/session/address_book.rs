@@ -2,7 +2,7 @@
 //! may be tried again, and who is banned.
 //!
 //! Peer sources (the command line, trackers, the same-host registry, the listen port a
-//! connected peer names in its BEP 10 handshake; later PEX, the DHT and LSD) all feed it
+//! connected peer names in its BEP 10 handshake, PEX; later the DHT and LSD) all feed it
 //! through one entry point, [`AddressBook::learn`]. The session alone decides whom to dial:
 //! [`AddressBook::due`] names the addresses worth a connection attempt now. The book keeps no
 //! sockets and starts nothing; it is pure state, driven by the session's calls.
@@ -40,6 +40,8 @@ pub enum PeerSource {
     Registry,
     /// The listen port a connected peer named in its extension handshake.
     ListenPort,
+    /// Another peer's peer exchange (BEP 11).
+    Pex,
 }
 
 /// How long after a connection ends its address may be dialled again.

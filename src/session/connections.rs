@@ -15,6 +15,7 @@ use super::Event;
 use super::address_book::PeerSource;
 use super::metadata;
 use super::peers::{OUR_REQQ, Peer};
+use super::pex;
 use super::swarm::Swarm;
 use crate::peer::{self, Connected, PeerCommand, PeerKey, PeerOptions};
 use crate::types::PeerId;
@@ -106,7 +107,8 @@ impl Swarm {
         let key = self.peers.next_key();
         let storage = self.disk.storage.clone();
         let ut_metadata = extensions.then_some(metadata::OUR_UT_METADATA);
-        let options = PeerOptions { max_queued_uploads: OUR_REQQ, fast, ut_metadata };
+        let ut_pex = (extensions && !self.config.metainfo.info.private).then_some(pex::OUR_UT_PEX);
+        let options = PeerOptions { max_queued_uploads: OUR_REQQ, fast, ut_metadata, ut_pex };
         let events = self.channels.peer_events.clone();
         let sent_total = self.channels.counters.uploaded.clone();
         let handle = match peer::start(connected, key, storage, events, options, sent_total) {
@@ -126,6 +128,7 @@ impl Swarm {
                 ..ExtendedHandshake::default()
             };
             metadata::advertise(&mut handshake, &self.config.metainfo.raw_info);
+            pex::advertise(&mut handshake, self.config.metainfo.info.private);
             opening.push(handshake.to_message());
         }
         let have = self.picker.have();
@@ -165,7 +168,10 @@ impl Swarm {
             true => "does not read what we send (its send queue is full)".to_string(),
             false => reason,
         };
-        peer.handle.shut_down();
+        match peer.parting {
+            true => peer.handle.part(),
+            false => peer.handle.shut_down(),
+        }
         self.picker.peer_left(key);
         self.book.disconnected(peer.addr, Instant::now());
         if peer.has.is_complete() {

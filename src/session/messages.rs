@@ -8,6 +8,7 @@
 use super::Event;
 use super::metadata;
 use super::peers::{MAX_ALLOWED_FAST_IN, Peer};
+use super::pex::{self, PexState};
 use super::swarm::Swarm;
 use crate::bitfield::Bitfield;
 use crate::error::Error;
@@ -135,6 +136,9 @@ impl Swarm {
             Message::Extended { id: metadata::OUR_UT_METADATA, payload } => {
                 self.on_metadata_message(key, &payload);
             }
+            Message::Extended { id: pex::OUR_UT_PEX, payload } => {
+                self.on_pex_message(key, &payload);
+            }
             Message::Extended { .. } => {}
         }
         Ok(())
@@ -154,6 +158,18 @@ impl Swarm {
             peer.reqq = usize::try_from(reqq).unwrap_or(usize::MAX).clamp(1, 4096);
         }
         peer.ut_metadata = metadata::peer_id_for(&handshake);
+        peer.listen_port = handshake.listen_port.or(peer.listen_port);
+        if let Some(their_id) = pex::peer_id_for(&handshake) {
+            let now = std::time::Instant::now();
+            // A repeated handshake keeps what we told it and when we may next.
+            let (next, named) = match peer.pex.take() {
+                Some(state) => (state.next, state.named),
+                None => (now, Default::default()),
+            };
+            peer.pex = Some(PexState { their_id, next, named });
+            self.send_pex(now);
+        }
+        let Some(peer) = self.peers.get_mut(key) else { return };
         let (addr, peer_id) = (peer.addr, peer.peer_id);
         if let Some(client) = handshake.client {
             self.channels.emit(Event::PeerClient { addr, client });
@@ -181,6 +197,9 @@ impl Swarm {
             self.picker.peer_bitfield(key, &has);
         }
         if self.complete() && has.is_complete() {
+            // It hears our own `have all` before we part, so it knows we are a seed too.
+            self.remember_seed(key);
+            self.with_peer(key, |p| p.parting = true);
             self.drop_peer(key, "both sides are seeds".into());
             return;
         }

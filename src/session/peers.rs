@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::pex::PexState;
 use crate::bitfield::Bitfield;
 use crate::peer::{PeerHandle, PeerKey};
 use crate::picker::Block;
@@ -77,6 +78,12 @@ pub struct Peer {
     pub reqq: usize,
     /// The extended message id it receives `ut_metadata` on, if it named one (BEP 9).
     pub ut_metadata: Option<u8>,
+    /// The listen port it named in its extended handshake.
+    pub listen_port: Option<u16>,
+    /// Our peer exchange with it, once it named `ut_pex` (BEP 11).
+    pub pex: Option<PexState>,
+    /// We end the connection only once what we queued for it is written.
+    pub parting: bool,
     pub down: Rate,
     pub up: Rate,
     pub last_block: Instant,
@@ -96,6 +103,16 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// Where it accepts connections: the address we dialled, or for a peer that dialled us
+    /// its IP with the port its extended handshake named.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        match (self.outgoing, self.listen_port) {
+            (true, _) => Some(self.addr),
+            (false, Some(port)) if port != 0 => Some(SocketAddr::new(self.addr.ip(), port)),
+            (false, _) => None,
+        }
+    }
+
     /// A peer that has just finished its handshake.
     pub fn new(
         handle: PeerHandle,
@@ -118,6 +135,9 @@ impl Peer {
             peer_interested: false,
             reqq: DEFAULT_REQQ,
             ut_metadata: None,
+            listen_port: None,
+            pex: None,
+            parting: false,
             down: Rate::default(),
             up: Rate::default(),
             last_block: Instant::now(),

@@ -52,6 +52,8 @@ pub(super) struct Swarm {
     pub timers: Timers,
     pub channels: Channels,
     pub disk: Disk,
+    /// Seeds we parted from, still named in peer exchange.
+    pub pex_seeds: super::pex::NamedSeeds,
 }
 
 /// Runs the session until it completes (without `keep_seeding`), times out or is stopped.
@@ -112,6 +114,7 @@ pub fn run(
             local_addr,
         },
         disk,
+        pex_seeds: Default::default(),
         config,
     };
     let announcer_thread = swarm.start_announcer();

@@ -66,6 +66,7 @@ impl Swarm {
         }
         self.discover();
         self.connect_some(now);
+        self.send_pex(now);
         self.channels.counters.peers.store(self.peers.len(), Ordering::Relaxed);
         let stats = self.stats();
         self.channels.emit(Event::Stats(stats));

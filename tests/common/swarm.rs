@@ -74,9 +74,23 @@ impl TestEnv {
 
     /// Starts `mt seed TORRENT DATA` on 127.0.0.1, port 0, and waits until it serves.
     pub fn seed(&self, torrent: &str, data: &str, extra: &[&str]) -> Seed {
+        self.start_seed(self.mt(&Self::seed_args(torrent, data, extra)))
+    }
+
+    /// Starts a seed like [`TestEnv::seed`] with a discovery folder of its own: it meets only
+    /// the peers named by `--peer` and those that dial it.
+    pub fn seed_alone(&self, torrent: &str, data: &str, extra: &[&str]) -> Seed {
+        self.start_seed(self.mt_alone(&Self::seed_args(torrent, data, extra)))
+    }
+
+    fn seed_args<'a>(torrent: &'a str, data: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec!["seed", torrent, data, "--bind", "127.0.0.1", "-p", "0", "--json"];
         args.extend_from_slice(extra);
-        let mut process = Running::spawn(self.mt(&args));
+        args
+    }
+
+    fn start_seed(&self, command: Command) -> Seed {
+        let mut process = Running::spawn(command);
         let seeding = process.wait_for_event("seeding", STARTUP);
         assert_eq!(seeding["missing_pieces"], 0, "the seed should have every piece: {seeding}");
         let addr = seeding["addr"].as_str().expect("seeding line has an addr").to_string();

@@ -23,6 +23,7 @@ mod many_files;
 mod metadata_exchange;
 mod mt_to_mt;
 mod output_safety;
+mod pex;
 mod repairing_seed;
 mod returned_requests;
 mod seed_to_seed;
