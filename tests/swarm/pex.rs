@@ -60,7 +60,11 @@ fn a_downloader_learns_of_a_seed_through_pex_when_it_dialled_the_first_seed() {
 
 /// A compact IPv4 list of `count` loopback peers on ports 1, 2, ... (nothing listens there).
 fn loopback_peers(count: u16) -> Vec<u8> {
-    (1..=count).flat_map(|port| [127, 0, 0, 1, (port >> 8) as u8, port as u8]).collect()
+    let peer = |port: u16| {
+        let [high, low] = port.to_be_bytes();
+        [127, 0, 0, 1, high, low]
+    };
+    (1..=count).flat_map(peer).collect()
 }
 
 #[test]
