@@ -15,14 +15,15 @@ fn truncated_seed_is_survived(io: &str) {
     env.write("a/video.bin", &bytes);
     env.write("b/video.bin", &bytes);
     let damaged = env.seed("video.bin.torrent", "a/video.bin", &["--io", io]);
-    let honest = env.seed("video.bin.torrent", "b/video.bin", &["--io", io]);
     let file = std::fs::OpenOptions::new().write(true).open(env.path("a/video.bin"));
     file.and_then(|f| f.set_len(1 << 20)).expect("truncate the served file");
 
     // Alone, the damaged seed is asked for pieces it can no longer read, so the download
-    // cannot finish; with the honest seed too, it resumes and completes.
+    // cannot finish; with the honest seed too, it resumes and completes. The honest seed
+    // starts only now, so the damaged one cannot name it to the first download through PEX.
     let alone = ["--peer", &damaged.addr, "--io", io, "--timeout", "4"];
     env.get("video.bin.torrent", "copy.bin", &alone).expect_code(1);
+    let honest = env.seed("video.bin.torrent", "b/video.bin", &["--io", io]);
     let both = ["--peer", &damaged.addr, "--peer", &honest.addr, "--io", io];
     env.get("video.bin.torrent", "copy.bin", &both).expect_code(0);
     assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
