@@ -267,3 +267,20 @@ pub fn torrent_bytes(info: &[u8], trackers: &[String]) -> Vec<u8> {
     out.push(b'e');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FetchError;
+
+    #[test]
+    fn a_timed_out_fetch_error_reads_as_a_sentence() {
+        let attempts = vec!["127.0.0.1:6881: connection refused".to_string()];
+        let late = FetchError { attempts: attempts.clone(), timed_out: true };
+        let message =
+            "no peer gave the torrent's metadata in time (127.0.0.1:6881: connection refused)";
+        assert_eq!(late.to_string(), message);
+        let failed = FetchError { attempts, timed_out: false };
+        let message = "no peer gave the torrent's metadata (127.0.0.1:6881: connection refused)";
+        assert_eq!(failed.to_string(), message);
+    }
+}
