@@ -67,7 +67,7 @@ impl fmt::Display for FetchError {
         if self.attempts.is_empty() {
             return f.write_str("no peers to ask for the torrent's metadata");
         }
-        let how = if self.timed_out { "in time" } else { "" };
+        let how = if self.timed_out { "in time " } else { "" };
         write!(f, "no peer gave the torrent's metadata {how}({})", self.attempts.join("; "))
     }
 }

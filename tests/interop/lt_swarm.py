@@ -2,7 +2,7 @@
 """A libtorrent peer for mt's swarm tests and benchmarks, on loopback only.
 
     lt_swarm.py seed|get TORRENT|MAGNET SAVE_PATH [--peer HOST:PORT]... [--timeout SECS] [--utp]
-                [--require-encryption]
+                [--require-encryption] [--max-down BYTES_PER_SECOND]
 
 Listens on 127.0.0.1 (a free port), with DHT, LSD, UPnP, NAT-PMP and uTP off. Prints one
 JSON object per line: {"event": "listening", "port": N} first, then progress, and for `get`
@@ -17,6 +17,9 @@ Encryption stays at libtorrent's defaults (it opens each outgoing connection wit
 encrypted handshake (message stream encryption) and falls back to a plain one if
 that fails) unless `--require-encryption` makes it accept only encrypted handshakes (in and
 out) while still letting the other side choose a plaintext stream after them.
+
+`--max-down` caps the torrent's download rate, so that a test can watch what libtorrent does
+while a download is still running.
 """
 
 import json
@@ -45,7 +48,7 @@ def log_connection(alert):
 
 def main(argv):
     mode, torrent, save_path = argv[1], argv[2], argv[3]
-    peers, timeout, utp, encryption, i = [], 120.0, False, False, 4
+    peers, timeout, utp, encryption, max_down, i = [], 120.0, False, False, 0, 4
     while i < len(argv):
         if argv[i] == "--utp":
             utp = True
@@ -60,6 +63,8 @@ def main(argv):
             peers.append((host, int(port)))
         elif argv[i] == "--timeout":
             timeout = float(argv[i + 1])
+        elif argv[i] == "--max-down":
+            max_down = int(argv[i + 1])
         i += 2
 
     settings = {
@@ -92,6 +97,8 @@ def main(argv):
     if mode == "seed":
         params.flags |= lt.torrent_flags.seed_mode
     handle = session.add_torrent(params)
+    if max_down:
+        handle.set_download_limit(max_down)
     deadline = time.monotonic() + timeout
     while session.listen_port() == 0 and time.monotonic() < deadline:
         time.sleep(0.01)

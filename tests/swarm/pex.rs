@@ -1,15 +1,18 @@
 //! Peer exchange (BEP 11) between `mt` processes: a downloader told of one seed learns of
 //! another from it and connects to it. Each process has a discovery folder of its own, so
 //! PEX is the only way the downloader can hear of the second seed. A peer that sends broken
-//! or oversized PEX messages costs the seed nothing but the dials it names (at most 200).
+//! or oversized PEX messages costs the seed nothing but the dials it names (at most 200). A
+//! private torrent's peers come from its trackers alone (BEP 27): its seeds neither offer
+//! nor send PEX.
 
 use std::time::Duration;
 
-use crate::common::TestEnv;
-use crate::common::swarm::{STARTUP, Seed, assert_same_file};
+use crate::common::swarm::{GET_LIMIT, STARTUP, Seed, assert_same_file};
+use crate::common::{TestEnv, require_libtorrent};
 use crate::support::raw_peer::{RawPeer, peer_id};
 use mt::bencode::{self, Value};
 use mt::metainfo::Metainfo;
+use mt::wire::pex::PexMessage;
 use mt::wire::{ExtendedHandshake, Message};
 
 /// 1 MiB in 32 KiB pieces.
@@ -102,4 +105,85 @@ fn garbage_and_floods_of_pex_cost_their_sender_at_most() {
     let out = env.get("video.bin.torrent", "copy.bin", &["--peer", &seed.addr]);
     out.expect_code(0);
     assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+}
+
+/// The extended id our raw peer takes `ut_pex` messages on.
+const RAW_UT_PEX: u8 = 1;
+
+/// Seeds A and B of a torrent (private or not) meet; then a raw peer that offers `ut_pex`
+/// connects to A. Returns A's extended handshake, the PEX messages A sent it within a few
+/// seconds, and B's address.
+fn what_a_seed_tells_a_newcomer(private: bool) -> (ExtendedHandshake, Vec<PexMessage>, String) {
+    let env = TestEnv::new();
+    env.write_generated("video.bin", LEN, 8);
+    let mut create = vec!["create", "-p", "32K", "video.bin"];
+    if private {
+        create.push("--private");
+    }
+    env.run(&create).expect_code(0);
+    let meta = Metainfo::load(&env.path("video.bin.torrent")).expect("the torrent loads");
+    let b = env.seed_alone("video.bin.torrent", "video.bin", &[]);
+    let mut a = env.seed_alone("video.bin.torrent", "video.bin", &["--peer", &b.addr]);
+    wait_until_parted(&mut a);
+    let mut peer = RawPeer::connect(&a.addr).expect("connect to seed A");
+    peer.handshake(meta.info_hash, peer_id(2)).expect("seed A answers");
+    let mut ours = ExtendedHandshake::default();
+    ours.extensions.insert("ut_pex".into(), RAW_UT_PEX);
+    peer.send_message(&ours.to_message()).expect("send our extended handshake");
+    let messages = peer
+        .read_until_quiet(Duration::from_secs(3), Duration::from_secs(6))
+        .expect("seed A keeps the connection");
+    let mut handshake = None;
+    let mut pex = Vec::new();
+    for message in messages {
+        match message {
+            Message::Extended { id: 0, payload } => {
+                handshake = ExtendedHandshake::decode(&payload).ok();
+            }
+            Message::Extended { id: RAW_UT_PEX, payload } => {
+                pex.push(PexMessage::decode(&payload).expect("a valid pex message"));
+            }
+            _ => {}
+        }
+    }
+    (handshake.expect("seed A's extended handshake"), pex, b.addr.clone())
+}
+
+#[test]
+fn a_public_torrents_seed_names_the_seeds_it_met_to_a_newcomer() {
+    let (handshake, pex, b_addr) = what_a_seed_tells_a_newcomer(false);
+    assert!(handshake.extensions.contains_key("ut_pex"), "ut_pex is offered: {handshake:?}");
+    let named = pex.iter().flat_map(|m| &m.added).any(|(addr, _)| addr.to_string() == b_addr);
+    assert!(named, "seed A names seed B at {b_addr}: {pex:?}");
+}
+
+#[test]
+fn a_private_torrents_seed_neither_offers_nor_sends_pex() {
+    let (handshake, pex, _) = what_a_seed_tells_a_newcomer(true);
+    assert!(!handshake.extensions.contains_key("ut_pex"), "ut_pex is offered: {handshake:?}");
+    assert!(pex.is_empty(), "a private torrent's seed sent pex: {pex:?}");
+}
+
+#[test]
+fn libtorrent_learns_of_an_mt_seed_from_another_mt_seeds_pex() {
+    if !require_libtorrent() {
+        return;
+    }
+    let env = TestEnv::new();
+    let len = 4 * LEN;
+    env.write_generated("video.bin", len, 9);
+    env.run(&["create", "-p", "32K", "video.bin"]).expect_code(0);
+    let mut b = env.seed_alone("video.bin.torrent", "video.bin", &[]);
+    let mut a = env.seed_alone("video.bin.torrent", "video.bin", &["--peer", &b.addr]);
+    wait_until_parted(&mut a);
+    // Capped at a quarter of the file a second, libtorrent is still downloading when A's
+    // first PEX message names B, so it has a reason to dial B.
+    let limit = (len / 4).to_string();
+    let lt_args = ["--peer", a.addr.as_str(), "--max-down", limit.as_str()];
+    let lt = env.libtorrent("get", "video.bin.torrent", "lt", &lt_args);
+    let client = b.process.wait_for(LEARN_LIMIT, |e| e["event"] == "peer_client");
+    let client = client["client"].as_str().unwrap_or_default().to_lowercase();
+    assert!(client.contains("libtorrent"), "B's peer is libtorrent: {client}");
+    lt.process.wait(GET_LIMIT).expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("lt/video.bin"));
 }
