@@ -123,6 +123,16 @@ fn setup(env: &TestEnv) -> TrackerProcess {
     tracker
 }
 
+/// Transmission seeding a copy of `video.bin`, once it has checked every piece.
+fn transmission_seed(env: &TestEnv) -> Transmission {
+    std::fs::create_dir_all(env.path("seed")).expect("seed folder");
+    std::fs::copy(env.path("video.bin"), env.path("seed/video.bin")).expect("copy the data");
+    let transmission = Transmission::start(env, "transmission-config", "seed");
+    transmission.add(&env.path("video.bin.torrent"));
+    transmission.wait_complete(STARTUP);
+    transmission
+}
+
 fn transmission_installed() -> bool {
     require_tool("transmission-daemon") && require_tool("transmission-remote")
 }
@@ -150,11 +160,7 @@ fn transmission_seeds_to_mt_get_through_mt_tracker() {
     }
     let env = TestEnv::new();
     let _tracker = setup(&env);
-    std::fs::create_dir_all(env.path("seed")).expect("seed folder");
-    std::fs::copy(env.path("video.bin"), env.path("seed/video.bin")).expect("copy the data");
-    let transmission = Transmission::start(&env, "transmission-config", "seed");
-    transmission.add(&env.path("video.bin.torrent"));
-    transmission.wait_complete(STARTUP);
+    let _transmission = transmission_seed(&env);
     let out = env.get("video.bin.torrent", "copy.bin", &[]);
     out.expect_code(0);
     assert!(!out.events("tracker").is_empty(), "mt get announced: {out:#?}");
@@ -190,11 +196,7 @@ fn mt_get_takes_a_magnet_links_metadata_and_data_from_transmission() {
     }
     let env = TestEnv::new();
     let _tracker = setup(&env);
-    std::fs::create_dir_all(env.path("seed")).expect("seed folder");
-    std::fs::copy(env.path("video.bin"), env.path("seed/video.bin")).expect("copy the data");
-    let transmission = Transmission::start(&env, "transmission-config", "seed");
-    transmission.add(&env.path("video.bin.torrent"));
-    transmission.wait_complete(STARTUP);
+    let _transmission = transmission_seed(&env);
     let out = env.get(&magnet(&env), "copy.bin", &[]);
     out.expect_code(0);
     assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
