@@ -2,18 +2,12 @@
 //! download runs as for a `.torrent`, from `mt seed` and from libtorrent; a link no peer
 //! answers for is one clear error.
 
-use std::time::{Duration, Instant};
-
 use crate::common::swarm::{assert_same_file, assert_same_tree};
 use crate::common::{TestEnv, require_libtorrent};
-use crate::support::raw_peer::{RawListener, peer_id};
-use mt::metainfo::Metainfo;
-use mt::wire::metadata::{METADATA_PIECE_LEN, MetadataMessage};
-use mt::wire::{ExtendedHandshake, Message};
 
 /// Writes `video.bin` (several metadata pieces' worth of hashes) and its torrent; returns the
 /// torrent's magnet link.
-fn video(env: &TestEnv) -> String {
+pub fn video(env: &TestEnv) -> String {
     env.write_generated("video.bin", 16 * 1024 * 1024 + 999, 13);
     env.run(&["create", "-p", "16K", "video.bin"]).expect_code(0);
     env.show_json("video.bin.torrent")["magnet"].as_str().expect("magnet link").to_string()
@@ -76,68 +70,6 @@ fn a_magnet_link_no_peer_answers_for_is_one_clear_error() {
     assert_ne!(out.code, 0, "{out:#?}");
     assert!(out.stderr.contains("no peers to ask"), "{out:#?}");
     assert!(!env.path("copy.bin").exists(), "nothing is written without the metadata");
-}
-
-/// A peer that offers the metadata of `torrent` and answers every request with garbage of
-/// the right size, for `lasting`; returns its address and how many connections it took.
-fn metadata_liar(
-    env: &TestEnv,
-    torrent: &str,
-    lasting: Duration,
-) -> (String, std::thread::JoinHandle<u32>) {
-    let meta = Metainfo::load(&env.path(torrent)).expect("the torrent loads");
-    let size = u32::try_from(meta.raw_info.len()).expect("small metadata");
-    let listener = RawListener::bind();
-    let addr = listener.addr();
-    let thread = std::thread::spawn(move || {
-        let started = Instant::now();
-        let mut connections = 0;
-        while started.elapsed() < lasting {
-            let Ok(mut peer) = listener.accept(Duration::from_millis(200)) else { continue };
-            connections += 1;
-            if peer.handshake(meta.info_hash, peer_id(66)).is_err() {
-                continue;
-            }
-            let ours = ExtendedHandshake {
-                extensions: [("ut_metadata".to_string(), 1)].into(),
-                metadata_size: Some(u64::from(size)),
-                ..ExtendedHandshake::default()
-            };
-            let _ = peer.send_message(&ours.to_message());
-            while started.elapsed() < lasting {
-                let payload = match peer.next_message() {
-                    Ok(Some(Message::Extended { id: 1, payload })) => payload,
-                    Ok(_) => continue,
-                    Err(_) => break,
-                };
-                let Ok(MetadataMessage::Request { piece }) = MetadataMessage::decode(&payload)
-                else {
-                    break;
-                };
-                let len = size.saturating_sub(piece * METADATA_PIECE_LEN).min(METADATA_PIECE_LEN);
-                let data = vec![0x42; usize::try_from(len).expect("piece length")];
-                let answer = MetadataMessage::Data { piece, total_size: size, data }.encode();
-                // mt receives ut_metadata on extended id 2.
-                if peer.send_message(&Message::Extended { id: 2, payload: answer }).is_err() {
-                    break;
-                }
-            }
-        }
-        connections
-    });
-    (addr, thread)
-}
-
-#[test]
-fn a_metadata_liar_is_left_and_the_fetch_completes_from_an_honest_peer() {
-    let env = TestEnv::new();
-    let magnet = video(&env);
-    let seed = env.seed("video.bin.torrent", "video.bin", &[]);
-    let (liar, thread) = metadata_liar(&env, "video.bin.torrent", Duration::from_secs(8));
-    let link = format!("{magnet}&x.pe={liar}&x.pe={}", seed.addr);
-    env.get(&link, "copy.bin", &[]).expect_code(0);
-    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
-    assert!(thread.join().expect("liar thread") >= 1, "the liar was asked first");
 }
 
 #[test]

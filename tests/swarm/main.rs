@@ -21,6 +21,7 @@ mod lying_peer;
 mod magnet_get;
 mod many_files;
 mod metadata_exchange;
+mod metadata_liars;
 mod mt_to_mt;
 mod output_safety;
 mod pex;
