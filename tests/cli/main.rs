@@ -18,4 +18,5 @@ mod show_magnet;
 mod terminal;
 mod terminal_safety;
 mod transmission_torrents;
+mod v2_torrents;
 mod verify;
