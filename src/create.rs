@@ -196,7 +196,7 @@ pub fn create(
         name,
         piece_length,
         pieces,
-        files: files.into_iter().map(|f| FileEntry { path: f.path, length: f.length }).collect(),
+        files: files.into_iter().map(|f| FileEntry::new(f.path, f.length)).collect(),
         private: options.private,
         trackers: options.trackers.clone(),
         web_seeds: options.web_seeds.clone(),

@@ -61,6 +61,9 @@ pub struct Layout {
     geometry: Geometry,
     /// Start offset of each file in the stream, plus its length.
     files: Vec<Range<u64>>,
+    /// The files that are never on disk (BEP 47 pad files, whose bytes are zeros, and
+    /// symbolic links); empty when there are none.
+    virtual_files: Vec<bool>,
 }
 
 /// Why a set of sizes does not make a valid layout.
@@ -230,7 +233,20 @@ impl Layout {
             files.push(total..end);
             total = end;
         }
-        Ok(Layout { geometry: Geometry::new(piece_length, total)?, files })
+        let geometry = Geometry::new(piece_length, total)?;
+        Ok(Layout { geometry, files, virtual_files: Vec::new() })
+    }
+
+    /// The same layout where the files marked `true` are never on disk: their bytes read as
+    /// zeros and writes to them are dropped (BEP 47 pad files, symbolic links).
+    pub fn with_virtual_files(mut self, marks: Vec<bool>) -> Layout {
+        self.virtual_files = if marks.contains(&true) { marks } else { Vec::new() };
+        self
+    }
+
+    /// True when file `file` is never on disk (see [`Layout::with_virtual_files`]).
+    pub fn is_virtual(&self, file: usize) -> bool {
+        self.virtual_files.get(file).copied().unwrap_or(false)
     }
 
     /// The piece and block math of this torrent, without its files.

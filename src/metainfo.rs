@@ -61,12 +61,44 @@ pub struct Info {
 }
 
 /// One file of a torrent.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FileEntry {
     /// Path components below the top folder; empty for a single-file torrent.
     pub path: Vec<String>,
     /// Size in bytes.
     pub length: u64,
+    /// BEP 47 attributes.
+    pub attr: FileAttr,
+}
+
+/// The BEP 47 attributes of a file (`attr`, one letter each).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileAttr {
+    /// `p`: a pad file, zeros that align the next file to a piece; never on disk.
+    pub padding: bool,
+    /// `x`: the file is executable.
+    pub executable: bool,
+    /// `h`: the file is hidden (informational).
+    pub hidden: bool,
+    /// `l` with `symlink path`: a symbolic link to this path below the top folder.
+    pub symlink: Option<Vec<String>>,
+}
+
+impl FileEntry {
+    /// A plain file (no attributes).
+    pub fn new(path: Vec<String>, length: u64) -> FileEntry {
+        FileEntry { path, length, attr: FileAttr::default() }
+    }
+
+    /// True for a BEP 47 pad file.
+    pub fn is_padding(&self) -> bool {
+        self.attr.padding
+    }
+
+    /// True when the file's bytes are never on disk: a pad file or a symbolic link.
+    pub fn is_virtual(&self) -> bool {
+        self.attr.padding || self.attr.symlink.is_some()
+    }
 }
 
 impl Info {

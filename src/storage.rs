@@ -5,7 +5,9 @@
 //! open-file limit and the kernel's mapping limit. It hides which backend serves a file: a
 //! shared memory mapping ([`IoMode::Mmap`], the default) or `pread`/`pwrite`
 //! ([`IoMode::Pread`], for network filesystems, files under 64 KiB, or on request). The two
-//! are never mixed on one file. Empty files are never opened. A file opened again must still
+//! are never mixed on one file. Empty files are never opened, nor are the files the layout marks
+//! virtual (BEP 47 pad files and symbolic links): they read as zeros and writes to them are
+//! dropped, so no `.pad` file ever appears on disk. A file opened again must still
 //! have the torrent's length, or its pieces read as unavailable. Opening for reading
 //! tolerates missing or wrong-sized files (their pieces are simply unavailable, which
 //! `verify` reports); opening for writing creates folders, reserves
@@ -41,6 +43,8 @@ enum Backing {
     Unavailable(String),
     /// There, with the torrent's length; opened on first use.
     Present,
+    /// Never on disk (a BEP 47 pad file or a symbolic link): reads as zeros, writes dropped.
+    Virtual,
 }
 
 struct StoredFile {
@@ -69,6 +73,9 @@ const OPEN_FILES: usize = 128;
 /// reads it whole, and `make bench` measured create on 100,000 small files faster this way.
 /// The choice depends only on the file's length, so one file never mixes the two backends.
 const SMALL_FILE: u64 = 64 << 10;
+
+/// What a file that is never on disk reads as, fed out in pieces of this size.
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// The open handles, most recently used last.
 #[derive(Default)]
@@ -206,8 +213,9 @@ impl Storage {
             let out = &mut buf[done..done + len];
             done += len;
             match handle {
-                Handle::Mapped(map) => map.read(offset, out),
-                Handle::Pread(handle) => handle
+                None => out.fill(0),
+                Some(Handle::Mapped(map)) => map.read(offset, out),
+                Some(Handle::Pread(handle)) => handle
                     .read_exact_at(out, u64::try_from(offset).unwrap_or(u64::MAX))
                     .map_err(|source| StorageError::Io { path: file.path.clone(), source })?,
             }
@@ -228,8 +236,9 @@ impl Storage {
             let part = &data[done..done + len];
             done += len;
             let result = match handle {
-                Handle::Mapped(map) => map.write(offset, part),
-                Handle::Pread(handle) => {
+                None => return Ok(()),
+                Some(Handle::Mapped(map)) => map.write(offset, part),
+                Some(Handle::Pread(handle)) => {
                     handle.write_all_at(part, u64::try_from(offset).unwrap_or(u64::MAX))
                 }
             };
@@ -250,8 +259,16 @@ impl Storage {
         let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
         self.each_slice(range.start, len, |file, handle, offset, len| {
             match handle {
-                Handle::Mapped(map) => map.with_slice(offset, len, &mut consume),
-                Handle::Pread(handle) => {
+                None => {
+                    let mut left = len;
+                    while left > 0 {
+                        let n = left.min(ZEROS.len());
+                        consume(&ZEROS[..n]);
+                        left -= n;
+                    }
+                }
+                Some(Handle::Mapped(map)) => map.with_slice(offset, len, &mut consume),
+                Some(Handle::Pread(handle)) => {
                     scratch.resize(len, 0);
                     handle
                         .read_exact_at(scratch, u64::try_from(offset).unwrap_or(u64::MAX))
@@ -276,8 +293,9 @@ impl Storage {
         };
         self.each_slice_where(range.start, len, wanted, |file, handle, offset, len| {
             let result = match handle {
-                Handle::Mapped(map) => map.flush(offset, len),
-                Handle::Pread(handle) => handle.sync_data().inspect_err(|_| {
+                None => return Ok(()),
+                Some(Handle::Mapped(map)) => map.flush(offset, len),
+                Some(Handle::Pread(handle)) => handle.sync_data().inspect_err(|_| {
                     file.dirty.store(true, Ordering::Release);
                 }),
             };
@@ -345,12 +363,13 @@ impl Storage {
     }
 
     /// Calls `f(file, handle, offset_in_file, len)` for each non-empty file slice of the
-    /// stream range, then turns an unavailable file or a mapping fault into an error.
+    /// stream range (with no handle for a file that is never on disk), then turns an
+    /// unavailable file or a mapping fault into an error.
     fn each_slice(
         &self,
         start: u64,
         len: usize,
-        f: impl FnMut(&StoredFile, &Handle, usize, usize) -> Result<(), StorageError>,
+        f: impl FnMut(&StoredFile, Option<&Handle>, usize, usize) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         self.each_slice_where(start, len, |_| true, f)
     }
@@ -362,7 +381,7 @@ impl Storage {
         start: u64,
         len: usize,
         wanted: impl Fn(&StoredFile) -> bool,
-        mut f: impl FnMut(&StoredFile, &Handle, usize, usize) -> Result<(), StorageError>,
+        mut f: impl FnMut(&StoredFile, Option<&Handle>, usize, usize) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let end = start.saturating_add(len as u64);
         if end > self.layout.total_length() {
@@ -379,6 +398,11 @@ impl Storage {
                     return Err(StorageError::Unavailable { path: file.path.clone(), reason });
                 }
                 Backing::Empty => continue,
+                Backing::Virtual => {
+                    let length = usize::try_from(slice.length).map_err(|_| too_big(&file.path))?;
+                    f(file, None, 0, length)?;
+                    continue;
+                }
                 Backing::Present => {}
             }
             if slice.length == 0 || !wanted(file) {
@@ -387,7 +411,7 @@ impl Storage {
             let offset = usize::try_from(slice.offset).map_err(|_| too_big(&file.path))?;
             let length = usize::try_from(slice.length).map_err(|_| too_big(&file.path))?;
             let handle = self.handle(slice.file)?;
-            f(file, &handle, offset, length)?;
+            f(file, Some(&handle), offset, length)?;
             if let Handle::Mapped(map) = handle.as_ref()
                 && map.faulted()
             {

@@ -109,6 +109,9 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
     let prepared = session::open_for_download(&meta, &out, args.io, args.force, bar.counter());
     bar.finish();
     let prepared = prepared?;
+    if let Some(text) = &prepared.warning {
+        eprintln!("warning: {}", super::output::escaped(text));
+    }
     let already = prepared.have.count();
     let pieces = prepared.have.len();
     let layout = meta.layout();

@@ -22,12 +22,31 @@ pub struct ShowArgs {
     json: bool,
 }
 
-/// Each file as `{path, length}`, the path '/'-joined and starting with the torrent name.
+/// Each file as `{path, length}`, the path '/'-joined and starting with the torrent name; a
+/// file's position in the list is its index (pad files count, as in BEP 53). BEP 47
+/// attributes add `padding`, `executable`, `hidden` or `symlink` (the target's path).
 pub fn file_list_json(meta: &Metainfo) -> Vec<Value> {
     meta.info
         .files
         .iter()
-        .map(|file| json!({ "path": display_path(meta, &file.path), "length": file.length }))
+        .map(|file| {
+            let mut entry =
+                json!({ "path": display_path(meta, &file.path), "length": file.length });
+            let attr = &file.attr;
+            for (set, key) in [
+                (attr.padding, "padding"),
+                (attr.executable, "executable"),
+                (attr.hidden, "hidden"),
+            ] {
+                if set {
+                    entry[key] = Value::Bool(true);
+                }
+            }
+            if let Some(target) = &attr.symlink {
+                entry["symlink"] = Value::String(target.join("/"));
+            }
+            entry
+        })
         .collect()
 }
 
@@ -96,7 +115,8 @@ pub fn run(args: ShowArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// Prints the files as an indented tree, folders once, sizes on the right.
+/// Prints the files as an indented tree, folders once, sizes on the right. A pad file is one
+/// line with its index (file indexes count pad files), not a file in a `.pad` folder.
 fn print_tree(meta: &Metainfo) {
     if !meta.info.is_multi_file() {
         println!("  {}  {}", escaped(&meta.info.name), human_bytes(meta.info.total_length()));
@@ -104,19 +124,23 @@ fn print_tree(meta: &Metainfo) {
     }
     println!("  {}/", escaped(&meta.info.name));
     let mut previous: &[String] = &[];
-    for file in &meta.info.files {
+    for (index, file) in meta.info.files.iter().enumerate() {
+        if file.is_padding() {
+            println!("    (file {index}: padding, {})", human_bytes(file.length));
+            continue;
+        }
         let (folders, name) = file.path.split_at(file.path.len().saturating_sub(1));
         let shared = previous.iter().zip(folders).take_while(|(a, b)| a == b).count();
         for (depth, folder) in folders.iter().enumerate().skip(shared) {
             println!("  {}{}/", "  ".repeat(depth + 1), escaped(folder));
         }
         let name = name.first().map_or("", String::as_str);
-        println!(
-            "  {}{}  {}",
-            "  ".repeat(folders.len() + 1),
-            escaped(name),
-            human_bytes(file.length)
-        );
+        let note = match &file.attr.symlink {
+            Some(target) => format!("symlink to {}", escaped(&target.join("/"))),
+            None if file.attr.executable => format!("{} executable", human_bytes(file.length)),
+            None => human_bytes(file.length),
+        };
+        println!("  {}{}  {note}", "  ".repeat(folders.len() + 1), escaped(name));
         previous = folders;
     }
 }

@@ -63,6 +63,9 @@ pub fn run(args: VerifyArgs) -> Result<i32, Error> {
         (count(PieceStatus::Good), count(PieceStatus::Bad), count(PieceStatus::Missing));
     let mut files = Vec::new();
     for (index, path) in paths.iter().enumerate() {
+        if layout.is_virtual(index) {
+            continue;
+        }
         let pieces = layout.file_pieces(index);
         let of = |want| pieces.clone().filter(|p| status[*p as usize] == want).count();
         let state = match storage.unavailable(index) {

@@ -6,7 +6,7 @@
 
 use crate::bencode::{Value, dict};
 
-use super::{FileEntry, Metainfo};
+use super::{FileAttr, FileEntry, Metainfo};
 
 /// Everything a new torrent is made of.
 #[derive(Clone, Debug, Default)]
@@ -51,7 +51,17 @@ impl TorrentBuilder {
                 .iter()
                 .map(|file| {
                     let path = file.path.iter().map(Value::bytes).collect();
-                    dict([("length", int(file.length)), ("path", Value::List(path))])
+                    let mut entries =
+                        vec![("length", int(file.length)), ("path", Value::List(path))];
+                    let attr = attr_letters(&file.attr);
+                    if !attr.is_empty() {
+                        entries.push(("attr", Value::bytes(attr)));
+                    }
+                    if let Some(target) = &file.attr.symlink {
+                        let target = target.iter().map(Value::bytes).collect();
+                        entries.push(("symlink path", Value::List(target)));
+                    }
+                    dict(entries)
                 })
                 .collect();
             entries.push(("files", Value::List(files)));
@@ -103,6 +113,22 @@ impl TorrentBuilder {
         let metainfo = Metainfo::from_bytes(&bytes)?;
         Ok((bytes, metainfo))
     }
+}
+
+/// The BEP 47 `attr` string, letters in the order libtorrent writes them.
+fn attr_letters(attr: &FileAttr) -> String {
+    let mut out = String::new();
+    for (set, letter) in [
+        (attr.padding, 'p'),
+        (attr.executable, 'x'),
+        (attr.hidden, 'h'),
+        (attr.symlink.is_some(), 'l'),
+    ] {
+        if set {
+            out.push(letter);
+        }
+    }
+    out
 }
 
 fn int(n: u64) -> Value {

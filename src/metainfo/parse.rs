@@ -7,7 +7,7 @@
 use sha1::{Digest, Sha1};
 
 use super::path::{check_component, check_unique};
-use super::{FileEntry, Info, Metainfo};
+use super::{FileAttr, FileEntry, Info, Metainfo};
 use crate::bencode::{self, Value};
 use crate::layout::Layout;
 use crate::types::InfoHash;
@@ -23,6 +23,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Metainfo, String> {
     let info = parse_info(info_value)?;
     let lengths: Vec<u64> = info.files.iter().map(|f| f.length).collect();
     let layout = Layout::new(info.piece_length, &lengths).map_err(|e| e.to_string())?;
+    let layout = layout.with_virtual_files(info.files.iter().map(FileEntry::is_virtual).collect());
     if info.pieces.len() != layout.piece_count() as usize {
         return Err(format!(
             "pieces holds {} hashes but the files need {} pieces",
@@ -109,11 +110,43 @@ fn parse_info(info: &Value) -> Result<Info, String> {
         (Some(_), Some(_)) => return Err("info has both length and files".into()),
         (None, None) => return Err("info has neither length nor files".into()),
         (Some(length), None) => {
-            vec![FileEntry { path: Vec::new(), length: size(length, "length")? }]
+            let attr = parse_attr(info, "the file")?;
+            if attr.padding || attr.symlink.is_some() {
+                return Err("the only file is a pad file or a symlink".into());
+            }
+            vec![FileEntry { path: Vec::new(), length: size(length, "length")?, attr }]
         }
         (None, Some(files)) => parse_files(files)?,
     };
     Ok(Info { name, piece_length, pieces, files, private })
+}
+
+/// BEP 47 `attr` (and `symlink path` for `l`) of a file dictionary; unknown letters are
+/// ignored.
+fn parse_attr(file: &Value, what: &str) -> Result<FileAttr, String> {
+    let Some(attr) = file.get("attr") else { return Ok(FileAttr::default()) };
+    let attr = attr.as_bytes().ok_or_else(|| format!("{what} attr is not a string"))?;
+    let mut out = FileAttr {
+        padding: attr.contains(&b'p'),
+        executable: attr.contains(&b'x'),
+        hidden: attr.contains(&b'h'),
+        symlink: None,
+    };
+    if attr.contains(&b'l') {
+        let parts = file.get("symlink path").and_then(Value::as_list);
+        let parts = parts.ok_or_else(|| format!("{what} is a symlink without a symlink path"))?;
+        let mut target = Vec::with_capacity(parts.len());
+        for part in parts {
+            let part = part.as_str().ok_or_else(|| format!("{what} symlink path is not UTF-8"))?;
+            check_component(part).map_err(|e| format!("{what} symlink path: {e}"))?;
+            target.push(part.to_string());
+        }
+        if target.is_empty() {
+            return Err(format!("{what} has an empty symlink path"));
+        }
+        out.symlink = Some(target);
+    }
+    Ok(out)
 }
 
 fn size(value: &Value, field: &str) -> Result<u64, String> {
@@ -141,9 +174,15 @@ fn parse_files(files: &Value) -> Result<Vec<FileEntry>, String> {
             check_component(part).map_err(|e| format!("file {i}: {e}"))?;
             path.push(part.to_string());
         }
-        out.push(FileEntry { path, length });
+        let attr = parse_attr(file, &format!("file {i}"))?;
+        if attr.symlink.is_some() && length != 0 {
+            return Err(format!("file {i} is a symlink of length {length}, not 0"));
+        }
+        out.push(FileEntry { path, length, attr });
     }
-    let paths: Vec<Vec<String>> = out.iter().map(|f| f.path.clone()).collect();
+    // Pad files may share a path (`.pad/N` for equal N): they are never on disk.
+    let paths: Vec<Vec<String>> =
+        out.iter().filter(|f| !f.is_padding()).map(|f| f.path.clone()).collect();
     check_unique(&paths)?;
     Ok(out)
 }

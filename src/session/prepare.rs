@@ -176,7 +176,30 @@ pub fn open_for_download(
         })
         .collect();
     let have = bitfield_of(&status);
-    Ok(Prepared { storage, have, root, warning: None })
+    let warning = apply_attributes(meta, &paths)?;
+    Ok(Prepared { storage, have, root, warning })
+}
+
+/// Gives downloaded files their BEP 47 attributes: `x` sets the executable bits where the
+/// file is readable. Symbolic links are never created; the warning names each one left out.
+fn apply_attributes(meta: &Metainfo, paths: &[PathBuf]) -> Result<Option<String>, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut links = Vec::new();
+    for (file, path) in meta.info.files.iter().zip(paths) {
+        if let Some(target) = &file.attr.symlink {
+            links.push(format!("{} -> {}", path.display(), target.join("/")));
+        } else if file.attr.executable && !file.is_padding() {
+            let meta = std::fs::metadata(path).map_err(|e| Error::io("cannot stat", path, e))?;
+            let mode = meta.permissions().mode();
+            let wanted = mode | ((mode & 0o444) >> 2);
+            if wanted != mode {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(wanted))
+                    .map_err(|e| Error::io("cannot make executable", path, e))?;
+            }
+        }
+    }
+    Ok((!links.is_empty())
+        .then(|| format!("symbolic links in the torrent are not created: {}", links.join(", "))))
 }
 
 fn bitfield_of(status: &[PieceStatus]) -> Bitfield {

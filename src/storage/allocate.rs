@@ -19,6 +19,7 @@ pub fn needed_space(paths: &[PathBuf], layout: &Layout) -> u64 {
     paths
         .iter()
         .enumerate()
+        .filter(|(index, _)| !layout.is_virtual(*index))
         .map(|(index, path)| {
             let allocated = std::fs::metadata(path).map(|m| m.blocks() * 512).unwrap_or(0);
             layout.file_length(index).saturating_sub(allocated)

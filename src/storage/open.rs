@@ -20,6 +20,7 @@ impl Storage {
         for (index, path) in paths.iter().enumerate() {
             let expected = layout.file_length(index);
             let backing = match std::fs::metadata(path) {
+                _ if layout.is_virtual(index) => Backing::Virtual,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     Backing::Unavailable("file is missing".into())
                 }
@@ -56,8 +57,10 @@ impl Storage {
         force: bool,
     ) -> Result<Storage, Error> {
         let mut checked = std::collections::HashSet::new();
-        for path in paths {
-            links::refuse_links(root, path, &mut checked)?;
+        for (index, path) in paths.iter().enumerate() {
+            if !layout.is_virtual(index) {
+                links::refuse_links(root, path, &mut checked)?;
+            }
         }
         let hint = "; it is cut only when forced (--force)";
         Storage::open_writable(paths, layout, io, (!force).then_some(hint), Some(root))
@@ -90,7 +93,8 @@ impl Storage {
         if let Some(hint) = refuse_longer {
             for (index, path) in paths.iter().enumerate() {
                 let expected = layout.file_length(index);
-                if let Ok(meta) = std::fs::symlink_metadata(path)
+                if !layout.is_virtual(index)
+                    && let Ok(meta) = std::fs::symlink_metadata(path)
                     && meta.is_file()
                     && meta.len() > expected
                 {
@@ -108,6 +112,15 @@ impl Storage {
         let mut files = Vec::with_capacity(paths.len());
         for (index, path) in paths.iter().enumerate() {
             let expected = layout.file_length(index);
+            if layout.is_virtual(index) {
+                files.push(StoredFile {
+                    path: path.clone(),
+                    length: expected,
+                    backing: Backing::Virtual,
+                    dirty: AtomicBool::new(false),
+                });
+                continue;
+            }
             let file = match walker.as_mut() {
                 Some(walker) => walker.create(path)?,
                 None => open_following(path, no_follow)?,

@@ -212,7 +212,7 @@ fn costliest_inputs() -> Vec<(&'static str, Vec<u8>)> {
         name: "a".into(),
         piece_length: 1 << 20,
         pieces: vec![[1; 20]],
-        files: (0..n).map(|i| FileEntry { path: vec![format!("{i}")], length: 1 }).collect(),
+        files: (0..n).map(|i| FileEntry::new(vec![format!("{i}")], 1)).collect(),
         ..TorrentBuilder::default()
     }
     .info_bytes();

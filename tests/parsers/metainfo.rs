@@ -107,10 +107,7 @@ fn metainfo_from_bytes_returns_quickly_on_large_torrents() {
         name,
         piece_length: 1,
         pieces: vec![[7; 20]; count],
-        files: vec![mt::metainfo::FileEntry {
-            path: Vec::new(),
-            length: u64::try_from(count).expect("fits"),
-        }],
+        files: vec![mt::metainfo::FileEntry::new(Vec::new(), u64::try_from(count).expect("fits"))],
         ..TorrentBuilder::default()
     };
     let many_files = TorrentBuilder {
@@ -118,7 +115,7 @@ fn metainfo_from_bytes_returns_quickly_on_large_torrents() {
         piece_length: 1 << 20,
         pieces: vec![[1; 20]],
         files: (0..50_000)
-            .map(|i| mt::metainfo::FileEntry { path: vec![format!("f{i}")], length: 1 })
+            .map(|i| mt::metainfo::FileEntry::new(vec![format!("f{i}")], 1))
             .collect(),
         ..TorrentBuilder::default()
     };

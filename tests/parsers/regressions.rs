@@ -13,7 +13,7 @@ fn torrent_with_path_of(components: usize) -> Vec<u8> {
         name: "deep".into(),
         piece_length: 16384,
         pieces: vec![[0; 20]],
-        files: vec![FileEntry { path: vec!["a".into(); components], length: 1 }],
+        files: vec![FileEntry::new(vec!["a".into(); components], 1)],
         ..TorrentBuilder::default()
     }
     .to_bytes()

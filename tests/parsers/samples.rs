@@ -72,12 +72,12 @@ fn url() -> impl Strategy<Value = String> {
 /// The files of a single-file or multi-file torrent, with at least one byte in all.
 fn files() -> impl Strategy<Value = Vec<FileEntry>> {
     prop_oneof![
-        (1..=100_000u64).prop_map(|length| vec![FileEntry { path: Vec::new(), length }]),
+        (1..=100_000u64).prop_map(|length| vec![FileEntry::new(Vec::new(), length)]),
         (paths(), vec(0..=5000u64, 6)).prop_map(|(paths, lengths)| {
             let mut files: Vec<FileEntry> = paths
                 .into_iter()
                 .zip(lengths)
-                .map(|(path, length)| FileEntry { path, length })
+                .map(|(path, length)| FileEntry::new(path, length))
                 .collect();
             if files.iter().all(|f| f.length == 0) {
                 files[0].length = 1;

@@ -24,6 +24,7 @@ mod metadata_exchange;
 mod metadata_liars;
 mod mt_to_mt;
 mod output_safety;
+mod pad_files;
 mod pex;
 mod repairing_seed;
 mod returned_requests;
