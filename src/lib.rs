@@ -26,7 +26,8 @@
 //! # Modules, in import order
 //!
 //! [`types`] → [`bencode`] → [`metainfo`] / [`magnet`] → [`layout`] → [`storage`] /
-//! [`hash`] / [`bitfield`] → [`wire`] / [`mse`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`create`] makes torrents
+//! [`hash`] / [`bitfield`] → [`wire`] / [`mse`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`bandwidth`] holds the
+//! token buckets of `--max-down` and `--max-up`, which peers and the session share; [`create`] makes torrents
 //! from files; [`registry`] records same-host peers; [`fetch`] gets a magnet link's `info` dictionary from peers and [`state`] keeps it; [`error`] is the fatal error every command
 //! returns; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
 //! ([`utp`]) dialers with a reset so they use TCP at once. `unsafe` code lives only in
@@ -45,6 +46,7 @@
 //! default for what it gives the rest of the engine (serving and hashing from the same pages
 //! without copies); `benches/swarm.sh` measures both on every `make bench`.
 
+pub mod bandwidth;
 pub mod bencode;
 pub mod bitfield;
 pub mod create;

@@ -13,7 +13,8 @@
 //!
 //! The writer counts a block as uploaded once the socket has taken all of it, in the
 //! connection's [`Link`] and in the session-wide total it is given; cancelled, dropped and
-//! failed uploads never count.
+//! failed uploads never count. With an upload limit, each block waits for its tokens in the
+//! process-wide bucket before it is written; the writer keeps taking commands meanwhile.
 //!
 //! Errors here end this one connection ([`PeerError`]); they have no `From` into the fatal
 //! [`crate::Error`].
@@ -31,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use crate::bandwidth::TokenBucket;
 use crate::storage::Storage;
 use crate::wire::{BlockInfo, Message, WireError};
 
@@ -190,15 +192,25 @@ impl PeerHandle {
     }
 }
 
+/// What every connection's uploads share: the session-wide count of bytes sent and the
+/// upload limit.
+#[derive(Clone, Debug, Default)]
+pub struct Uploads {
+    /// Payload bytes the sockets of every connection took.
+    pub sent_total: Arc<AtomicU64>,
+    /// Tokens each block takes before it is written (`--max-up`), if limited.
+    pub limit: Option<Arc<TokenBucket>>,
+}
+
 /// Starts the reader and writer threads of a connection that has finished its handshake.
-/// Bytes of blocks sent are added to `sent_total` as the socket takes them.
+/// Bytes of blocks sent are added to `uploads.sent_total` as the socket takes them.
 pub fn start(
     connected: Connected,
     key: PeerKey,
     storage: Arc<Storage>,
     to_session: ToSession,
     options: PeerOptions,
-    sent_total: Arc<AtomicU64>,
+    uploads: Uploads,
 ) -> io::Result<PeerHandle> {
     let Connected { reader, addr, .. } = connected;
     let stream = reader.get_ref().try_clone()?;
@@ -213,8 +225,7 @@ pub fn start(
     std::thread::Builder::new()
         .name(format!("mt-peer-read-{addr}"))
         .spawn(move || reader::run(reader, key, options, to_session))?;
-    let channels =
-        writer::Channels { commands: command_rx, events, link: link.clone(), sent_total };
+    let channels = writer::Channels { commands: command_rx, events, link: link.clone(), uploads };
     std::thread::Builder::new()
         .name(format!("mt-peer-write-{addr}"))
         .spawn(move || writer::run(write_stream, key, storage, options, channels))?;

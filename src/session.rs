@@ -52,6 +52,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
+use crate::bandwidth::TokenBucket;
 use crate::bitfield::Bitfield;
 use crate::error::Error;
 use crate::metainfo::Metainfo;
@@ -91,6 +92,17 @@ pub struct SessionConfig {
     pub use_trackers: bool,
     /// Our peer id.
     pub peer_id: PeerId,
+    /// Process-wide rate limits on piece payload.
+    pub limits: Limits,
+}
+
+/// Rate limits shared by every connection of the process (`--max-down`, `--max-up`).
+#[derive(Clone, Debug, Default)]
+pub struct Limits {
+    /// Paces our requests: a block is asked for only when its bytes may arrive.
+    pub down: Option<Arc<TokenBucket>>,
+    /// Paces our uploads: a block is written only when its bytes may leave.
+    pub up: Option<Arc<TokenBucket>>,
 }
 
 /// Transfer figures at one moment.
@@ -114,6 +126,10 @@ pub struct Stats {
     pub rate_up: u64,
     /// Connected peers.
     pub peers: usize,
+    /// The download limit, bytes per second, if any.
+    pub max_down: Option<u64>,
+    /// The upload limit, bytes per second, if any.
+    pub max_up: Option<u64>,
     /// Seconds since the session started.
     pub elapsed: f64,
     /// This process's memory.

@@ -16,7 +16,7 @@ use mt::storage::IoMode;
 use serde_json::json;
 
 use super::fetch;
-use super::net::NetOptions;
+use super::net::{NetOptions, parse_rate};
 use super::output::{escaped, escaped_path, human_bytes, json_line, rate};
 use super::progress::{self, ByteBar};
 use super::swarm_view::{self, View};
@@ -59,6 +59,12 @@ pub struct GetArgs {
     /// with a magnet link: also write its torrent (trackers included) to this file
     #[argh(option)]
     save_torrent: Option<PathBuf>,
+    /// most download payload per second for the whole process, e.g. 500K or 10M
+    #[argh(option, from_str_fn(parse_rate))]
+    max_down: Option<u32>,
+    /// most upload payload per second for the whole process, e.g. 500K or 10M
+    #[argh(option, from_str_fn(parse_rate))]
+    max_up: Option<u32>,
     /// print one JSON object per event
     #[argh(switch)]
     json: bool,
@@ -69,7 +75,8 @@ pub struct GetArgs {
 
 /// Runs `mt get`.
 pub fn run(args: GetArgs) -> Result<i32, Error> {
-    let mut net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?;
+    let mut net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?
+        .with_limits(args.max_down, args.max_up);
     let timeout = args.timeout.map(Duration::from_secs);
     let meta = match args.torrent.to_str().filter(|text| MagnetLink::looks_like(text)) {
         Some(text) => {

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mt::Error;
+use mt::bandwidth::TokenBucket;
 use mt::metainfo::Metainfo;
 use mt::registry::Registry;
-use mt::session::{self, Prepared, SessionConfig, SessionHandle};
+use mt::session::{self, Limits, Prepared, SessionConfig, SessionHandle};
 use mt::types::PeerId;
 
 /// The network options of `seed` and `get`, validated.
@@ -20,6 +21,17 @@ pub struct NetOptions {
     pub peers: Vec<SocketAddr>,
     /// Regular upload slots.
     pub upload_slots: usize,
+    /// `--max-down` and `--max-up`.
+    pub limits: Limits,
+}
+
+/// Parses a rate such as `500K` or `10M` (bytes per second, binary units, like `-p`); zero
+/// is refused.
+pub fn parse_rate(text: &str) -> Result<u32, String> {
+    match super::create::parse_size(text)? {
+        0 => Err(format!("rate {text:?} must be more than zero")),
+        bytes => Ok(bytes),
+    }
 }
 
 impl NetOptions {
@@ -39,7 +51,15 @@ impl NetOptions {
             next_free_port: port.is_none(),
             peers: resolve_peers(peers)?,
             upload_slots,
+            limits: Limits::default(),
         })
+    }
+
+    /// Adds the process-wide rate limits, in bytes per second.
+    pub fn with_limits(mut self, max_down: Option<u32>, max_up: Option<u32>) -> NetOptions {
+        let bucket = |rate: u32| Arc::new(TokenBucket::new(u64::from(rate)));
+        self.limits = Limits { down: max_down.map(bucket), up: max_up.map(bucket) };
+        self
     }
 
     /// Starts a session over prepared data.
@@ -73,6 +93,7 @@ impl NetOptions {
             registry,
             use_trackers: true,
             peer_id: PeerId::generate(),
+            limits: self.limits,
         })
     }
 }

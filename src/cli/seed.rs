@@ -11,7 +11,7 @@ use mt::session;
 use mt::storage::IoMode;
 use serde_json::json;
 
-use super::net::NetOptions;
+use super::net::{NetOptions, parse_rate};
 use super::output::json_line;
 use super::progress::{self, ByteBar};
 use super::swarm_view::{self, View};
@@ -41,6 +41,12 @@ pub struct SeedArgs {
     /// storage access: auto (mmap, or pread on network filesystems), mmap or pread
     #[argh(option, default = "IoMode::Auto")]
     io: IoMode,
+    /// most download payload per second for the whole process, e.g. 500K or 10M
+    #[argh(option, from_str_fn(parse_rate))]
+    max_down: Option<u32>,
+    /// most upload payload per second for the whole process, e.g. 500K or 10M
+    #[argh(option, from_str_fn(parse_rate))]
+    max_up: Option<u32>,
     /// print one JSON object per event
     #[argh(switch)]
     json: bool,
@@ -49,7 +55,8 @@ pub struct SeedArgs {
 /// Runs `mt seed`.
 pub fn run(args: SeedArgs) -> Result<i32, Error> {
     let meta = Arc::new(Metainfo::load(&args.torrent)?);
-    let net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?;
+    let net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?
+        .with_limits(args.max_down, args.max_up);
     let view = View::choose(args.json);
     let total = meta.layout().total_length();
     let bar = ByteBar::start("verifying", total, progress::wanted(args.json));

@@ -103,10 +103,16 @@ pub fn watch(
 }
 
 fn rates(stats: &Stats) -> String {
+    let limit = |max: Option<u64>| match max {
+        Some(max) => format!(" (max {}/s)", human_bytes(max)),
+        None => String::new(),
+    };
     format!(
-        "↓ {}/s ↑ {}/s {} peer{}",
+        "↓ {}/s{} ↑ {}/s{} {} peer{}",
         human_bytes(stats.rate_down),
+        limit(stats.max_down),
         human_bytes(stats.rate_up),
+        limit(stats.max_up),
         stats.peers,
         if stats.peers == 1 { "" } else { "s" }
     )
@@ -198,6 +204,8 @@ pub fn stats_json(name: &str, stats: &Stats) -> Value {
         "uploaded": stats.uploaded,
         "rate_down": stats.rate_down,
         "rate_up": stats.rate_up,
+        "max_down": stats.max_down,
+        "max_up": stats.max_up,
         "peers": stats.peers,
         "elapsed": stats.elapsed,
         "private_memory": stats.memory.private,

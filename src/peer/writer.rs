@@ -18,6 +18,13 @@
 //! peer receives no more blocks. Uploads of the pieces we named in `allowed fast` messages
 //! stay: a choked peer may still request those.
 //!
+//! # Upload limit
+//!
+//! With `--max-up`, the first queued upload waits for its tokens in the process-wide bucket
+//! ([`crate::bandwidth`]); while it waits, buffered bytes are flushed and commands are still
+//! taken, so a cancel or choke is honoured at once. Tokens taken for a block that is then
+//! cancelled stay with the next one.
+//!
 //! # What counts as uploaded
 //!
 //! A block counts once the socket has taken every byte of its `piece` message, not when it
@@ -28,12 +35,12 @@ use std::collections::VecDeque;
 use std::io::{BufWriter, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::{Link, PeerCommand, PeerEvent, PeerKey, PeerOptions};
+use super::{Link, PeerCommand, PeerEvent, PeerKey, PeerOptions, Uploads};
 use crate::storage::Storage;
 use crate::types::PieceIndex;
 use crate::wire::{BlockInfo, Message, write_message, write_piece};
@@ -67,8 +74,8 @@ pub(super) struct Channels {
     pub commands: Receiver<PeerCommand>,
     pub events: Sender<(PeerKey, PeerEvent)>,
     pub link: Arc<Link>,
-    /// Payload bytes sent over every connection of the session.
-    pub sent_total: Arc<AtomicU64>,
+    /// The session-wide count of bytes sent and the upload limit.
+    pub uploads: Uploads,
 }
 
 struct Writer {
@@ -84,6 +91,8 @@ struct Writer {
     /// end, payload bytes).
     in_transit: VecDeque<(u64, u64)>,
     block: Vec<u8>,
+    /// Tokens of the upload limit already taken for the first queued upload.
+    paid: u64,
 }
 
 pub(super) fn run(
@@ -105,6 +114,7 @@ pub(super) fn run(
         allowed_fast: Vec::new(),
         in_transit: VecDeque::new(),
         block: Vec::new(),
+        paid: 0,
     };
     // Ended by an error (the reader sees the same broken socket and reports the close), or
     // asked to close once the queue is written: either way the connection ends here.
@@ -126,6 +136,14 @@ impl Writer {
                         write_message(&mut self.out, &Message::KeepAlive)?;
                         continue;
                     }
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                }
+            } else if let Some(wait) = self.upload_wait() {
+                // Over the upload limit: send what is buffered and take commands meanwhile.
+                self.flush()?;
+                match self.channels.commands.recv_timeout(wait) {
+                    Ok(command) => Some(command),
+                    Err(RecvTimeoutError::Timeout) => continue,
                     Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 }
             } else {
@@ -162,9 +180,29 @@ impl Writer {
         }
     }
 
+    /// How long the first queued upload must wait for the upload limit; `None` once its
+    /// tokens are taken (or there is no limit).
+    fn upload_wait(&mut self) -> Option<Duration> {
+        let (Some(limit), Some(next)) = (&self.channels.uploads.limit, self.uploads.front()) else {
+            return None;
+        };
+        let bytes = u64::from(next.length);
+        if self.paid >= bytes {
+            return None;
+        }
+        match limit.try_take(bytes - self.paid) {
+            Ok(()) => {
+                self.paid = bytes;
+                None
+            }
+            Err(wait) => Some(wait),
+        }
+    }
+
     /// Reads and sends the first queued upload.
     fn upload_next(&mut self) -> std::io::Result<()> {
         let Some(info) = self.uploads.pop_front() else { return Ok(()) };
+        self.paid = self.paid.saturating_sub(u64::from(info.length));
         if let Err(reason) = read_block(&self.storage, info, &mut self.block) {
             let failed = PeerEvent::StorageFailed { block: info, reason };
             let _ = self.channels.events.send((self.key, failed));
@@ -214,7 +252,7 @@ impl Writer {
             }
             self.in_transit.pop_front();
             self.channels.link.sent.fetch_add(bytes, Ordering::Relaxed);
-            self.channels.sent_total.fetch_add(bytes, Ordering::Relaxed);
+            self.channels.uploads.sent_total.fetch_add(bytes, Ordering::Relaxed);
         }
     }
 }

@@ -110,8 +110,11 @@ impl Swarm {
         let ut_pex = (extensions && !self.config.metainfo.info.private).then_some(pex::OUR_UT_PEX);
         let options = PeerOptions { max_queued_uploads: OUR_REQQ, fast, ut_metadata, ut_pex };
         let events = self.channels.peer_events.clone();
-        let sent_total = self.channels.counters.uploaded.clone();
-        let handle = match peer::start(connected, key, storage, events, options, sent_total) {
+        let uploads = peer::Uploads {
+            sent_total: self.channels.counters.uploaded.clone(),
+            limit: self.config.limits.up.clone(),
+        };
+        let handle = match peer::start(connected, key, storage, events, options, uploads) {
             Ok(handle) => handle,
             Err(e) => {
                 self.channels.warn(format!("peer {addr}: cannot start its threads: {e}"));

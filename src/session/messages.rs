@@ -12,6 +12,7 @@ use super::pex::{self, PexState};
 use super::swarm::Swarm;
 use crate::bitfield::Bitfield;
 use crate::error::Error;
+use crate::layout::BLOCK_LEN;
 use crate::peer::{PeerCommand, PeerEvent, PeerKey};
 use crate::types::PieceIndex;
 use crate::wire::{BlockInfo, ExtendedHandshake, Message};
@@ -240,11 +241,23 @@ impl Swarm {
         if outstanding > target - target / 4 {
             return;
         }
+        // Under a download limit, ask only for the blocks whose bytes may arrive now.
+        let limit = self.config.limits.down.as_deref();
+        let affordable = limit.map_or(usize::MAX, |bucket| {
+            usize::try_from(bucket.available() / u64::from(BLOCK_LEN)).unwrap_or(usize::MAX)
+        });
+        let wanted = (target - outstanding).min(affordable);
+        if wanted == 0 {
+            return;
+        }
         // Only now, since it may copy the peer's bitfield.
         let Some(requestable) = peer.requestable() else { return };
-        let blocks = self.picker.pick(key, &requestable, target - outstanding);
+        let blocks = self.picker.pick(key, &requestable, wanted);
         if blocks.is_empty() {
             return;
+        }
+        if let Some(bucket) = limit {
+            bucket.take(blocks.iter().map(|block| u64::from(block.length)).sum());
         }
         let requests = blocks.iter().map(|block| Message::Request(*block)).collect();
         peer.handle.send(PeerCommand::Send(requests));

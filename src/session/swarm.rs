@@ -272,6 +272,8 @@ impl Swarm {
             rate_down: self.peers.values().map(|p| p.down.per_second()).sum(),
             rate_up: self.peers.values().map(|p| p.up.per_second()).sum(),
             peers: self.peers.len(),
+            max_down: self.config.limits.down.as_ref().map(|b| b.rate()),
+            max_up: self.config.limits.up.as_ref().map(|b| b.rate()),
             elapsed: self.timers.started.elapsed().as_secs_f64(),
             memory,
         }

@@ -1,4 +1,5 @@
-//! The session's timers, driven by its 100 ms tick: rates and stats each second, choking
+//! The session's timers, driven by its 100 ms tick: requests held back by the download limit
+//! (every tick), rates and stats each second, choking
 //! every 10 s with an optimistic unchoke rotated every 30 s (free slots are refilled at once
 //! between rechokes), stalled peers (their requests are cancelled and go to others), pieces a
 //! peer rejected that it may be asked for again, reconnects with backoff, same-host discovery, and the
@@ -51,6 +52,12 @@ impl Timers {
 impl Swarm {
     pub(super) fn on_tick(&mut self) -> Result<(), Error> {
         let now = Instant::now();
+        if self.config.limits.down.is_some() {
+            // Requests held back by the download limit go out as its tokens come back.
+            for key in self.peers.keys() {
+                self.fill_requests(key);
+            }
+        }
         if now.duration_since(self.timers.last_second) < Duration::from_secs(1) {
             return Ok(());
         }
