@@ -26,6 +26,7 @@ mod mt_to_mt;
 mod output_safety;
 mod pad_files;
 mod pex;
+mod rate_limits;
 mod repairing_seed;
 mod returned_requests;
 mod seed_to_seed;
