@@ -2,7 +2,7 @@
 """A libtorrent peer for mt's swarm tests and benchmarks, on loopback only.
 
     lt_swarm.py seed|get TORRENT|MAGNET SAVE_PATH [--peer HOST:PORT]... [--timeout SECS] [--utp]
-                [--require-encryption] [--max-down BYTES_PER_SECOND]
+                [--require-encryption] [--max-down BYTES_PER_SECOND] [--max-up BYTES_PER_SECOND]
 
 Listens on 127.0.0.1 (a free port), with DHT, LSD, UPnP, NAT-PMP and uTP off. Prints one
 JSON object per line: {"event": "listening", "port": N} first, then progress, and for `get`
@@ -19,7 +19,8 @@ that fails) unless `--require-encryption` makes it accept only encrypted handsha
 out) while still letting the other side choose a plaintext stream after them.
 
 `--max-down` caps the torrent's download rate, so that a test can watch what libtorrent does
-while a download is still running.
+while a download is still running; `--max-up` caps its upload rate. Both are libtorrent's own
+limiter, the reference `benches/ratelimit.sh` measures mt's against.
 """
 
 import json
@@ -48,7 +49,7 @@ def log_connection(alert):
 
 def main(argv):
     mode, torrent, save_path = argv[1], argv[2], argv[3]
-    peers, timeout, utp, encryption, max_down, i = [], 120.0, False, False, 0, 4
+    peers, timeout, utp, encryption, max_down, max_up, i = [], 120.0, False, False, 0, 0, 4
     while i < len(argv):
         if argv[i] == "--utp":
             utp = True
@@ -65,6 +66,8 @@ def main(argv):
             timeout = float(argv[i + 1])
         elif argv[i] == "--max-down":
             max_down = int(argv[i + 1])
+        elif argv[i] == "--max-up":
+            max_up = int(argv[i + 1])
         i += 2
 
     settings = {
@@ -99,6 +102,8 @@ def main(argv):
     handle = session.add_torrent(params)
     if max_down:
         handle.set_download_limit(max_down)
+    if max_up:
+        handle.set_upload_limit(max_up)
     deadline = time.monotonic() + timeout
     while session.listen_port() == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
