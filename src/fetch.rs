@@ -3,7 +3,7 @@
 //! A magnet link names only the info hash (and maybe trackers and peers). [`fetch_info`]
 //! asks the given peers, then those the link's trackers name (asking them again every few
 //! seconds while no peer has answered), one at a time (each up to
-//! [`TRIES_PER_PEER`] times, as a peer may still be starting) until one of them hands over
+//! `TRIES_PER_PEER` times, as a peer may still be starting) until one of them hands over
 //! the dictionary: it connects, sends our extended handshake naming
 //! `ut_metadata`, reads the peer's to learn its message id and the dictionary's size, asks
 //! for every 16 KiB piece at once and puts the answers together. The result is accepted only
