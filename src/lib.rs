@@ -50,6 +50,7 @@ pub mod bandwidth;
 pub mod bencode;
 pub mod bitfield;
 pub mod create;
+pub mod dht;
 pub mod error;
 pub mod fetch;
 pub mod hash;

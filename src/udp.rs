@@ -4,9 +4,10 @@
 //! A datagram that starts like a uTP header (version 1, a known type, 20 bytes or more) goes
 //! to the uTP responder in [`crate::utp`], whose reply (a reset for a SYN) is sent back from
 //! this same socket, so the peer sees it come from the port it dialled. A bencoded KRPC
-//! message (`d…`) is the Mainline DHT's; no DHT runs on this socket, so it is dropped, as is
-//! anything else. Nothing here keeps state per sender, so a flood costs only the time to
-//! read it.
+//! message (`d…`) is the Mainline DHT's: it goes to the DHT thread's bounded queue
+//! ([`crate::dht`]) when a DHT runs on this port, and is dropped when none does or the queue
+//! is full. Anything else is dropped. Nothing here keeps state per sender, so a flood costs
+//! only the time to read it.
 //!
 //! The thread stops within [`POLL`] of the shutdown flag being set.
 
@@ -16,6 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Sender;
+
+use crate::dht::{self, Datagram};
 use crate::utp;
 
 /// How often the thread looks at the shutdown flag while no datagram comes.
@@ -46,13 +50,20 @@ pub fn route(datagram: &[u8]) -> Route {
     }
 }
 
-/// Starts the thread that owns `socket` until `shutdown` is set.
-pub fn spawn(socket: UdpSocket, shutdown: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
+/// Starts the thread that owns `socket` until `shutdown` is set; KRPC datagrams go to `krpc`
+/// when given.
+pub fn spawn(
+    socket: UdpSocket,
+    shutdown: Arc<AtomicBool>,
+    krpc: Option<Sender<Datagram>>,
+) -> std::io::Result<JoinHandle<()>> {
     socket.set_read_timeout(Some(POLL))?;
-    std::thread::Builder::new().name("mt-udp".into()).spawn(move || run(&socket, &shutdown))
+    std::thread::Builder::new()
+        .name("mt-udp".into())
+        .spawn(move || run(&socket, &shutdown, krpc.as_ref()))
 }
 
-fn run(socket: &UdpSocket, shutdown: &AtomicBool) {
+fn run(socket: &UdpSocket, shutdown: &AtomicBool, krpc: Option<&Sender<Datagram>>) {
     let started = Instant::now();
     let mut seq_nr = fastrand::u16(..);
     let mut buf = [0u8; MAX_DATAGRAM];
@@ -63,9 +74,17 @@ fn run(socket: &UdpSocket, shutdown: &AtomicBool) {
             Err(_) => continue,
         };
         let datagram = &buf[..len];
-        if route(datagram) == Route::Utp {
-            seq_nr = seq_nr.wrapping_add(1);
-            answer_utp(socket, datagram, from, clock_us(started), seq_nr);
+        match route(datagram) {
+            Route::Utp => {
+                seq_nr = seq_nr.wrapping_add(1);
+                answer_utp(socket, datagram, from, clock_us(started), seq_nr);
+            }
+            Route::Krpc => {
+                if let Some(krpc) = krpc {
+                    dht::offer(krpc, datagram, from);
+                }
+            }
+            Route::Unknown => {}
         }
     }
 }
@@ -102,7 +121,7 @@ mod tests {
         let shutdown = Arc::new(AtomicBool::new(false));
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let addr = socket.local_addr().expect("local address");
-        let thread = spawn(socket, shutdown.clone()).expect("spawn");
+        let thread = spawn(socket, shutdown.clone(), None).expect("spawn");
         let probe = UdpSocket::bind("127.0.0.1:0").expect("bind the probe");
         probe.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         let syn = [0x41, 0, 0xa0, 0x9d, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0x0c, 0x94, 0, 0];

@@ -83,7 +83,7 @@ pub fn run(
         .name("mt-listen".into())
         .spawn(move || listen::accept_loop(listener, accept_dialer))
         .map_err(|e| Error::Network(format!("cannot start the listener: {e}")))?;
-    let udp_thread = crate::udp::spawn(udp, shutdown.clone())
+    let udp_thread = crate::udp::spawn(udp, shutdown.clone(), None)
         .map_err(|e| Error::Network(format!("cannot start the udp listener: {e}")))?;
     let _ = events.send(Event::Listening(local_addr));
     let registration: Option<Registration> = config.registry.as_ref().and_then(|registry| {

@@ -1,0 +1,144 @@
+//! Nodes talking through an in-memory network: no sockets, no clocks.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::dht::krpc::{Body, Message, Method, Query};
+
+struct Net {
+    nodes: HashMap<SocketAddr, Node>,
+    now: Instant,
+}
+
+fn addr(n: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 10_000 + n))
+}
+
+impl Net {
+    /// `count` nodes that all bootstrap from node 0.
+    fn new(count: u16) -> Net {
+        let now = Instant::now();
+        let mut nodes = HashMap::new();
+        for n in 0..count {
+            nodes.insert(addr(n), Node::new(NodeId::random(), true, &[], now));
+        }
+        let mut net = Net { nodes, now };
+        for n in 1..count {
+            net.node(n).bootstrap(vec![addr(0)], now);
+            net.deliver();
+        }
+        net
+    }
+
+    fn node(&mut self, n: u16) -> &mut Node {
+        self.nodes.get_mut(&addr(n)).expect("a node")
+    }
+
+    /// Delivers datagrams until the network is quiet.
+    fn deliver(&mut self) {
+        for _ in 0..10_000 {
+            let mut sent = Vec::new();
+            for (from, node) in &mut self.nodes {
+                for (to, bytes) in node.take_outbox() {
+                    sent.push((*from, to, bytes));
+                }
+            }
+            if sent.is_empty() {
+                return;
+            }
+            for (from, to, bytes) in sent {
+                if let Some(node) = self.nodes.get_mut(&to) {
+                    node.receive(&bytes, from, self.now);
+                }
+            }
+        }
+        panic!("the network never goes quiet");
+    }
+
+    fn finished(&mut self, n: u16) -> Finished {
+        self.node(n)
+            .take_events()
+            .into_iter()
+            .find_map(|e| match e {
+                NodeEvent::Done(_, finished) => Some(finished),
+                NodeEvent::Peers(..) => None,
+            })
+            .expect("the lookup ended")
+    }
+}
+
+#[test]
+fn a_lookup_finds_the_nodes_nearest_the_target() {
+    let mut net = Net::new(40);
+    let target = NodeId::random();
+    let now = net.now;
+    net.node(7).lookup(target, Kind::FindNode, None, now).expect("started");
+    net.deliver();
+    let found = net.finished(7);
+    let mut all: Vec<NodeId> = net.nodes.values().map(Node::id).collect();
+    all.sort_by_key(|id| id.distance(&target));
+    let got: Vec<NodeId> = found.closest.iter().map(|n| n.id).collect();
+    // Node 7 does not count itself.
+    let mine = net.node(7).id();
+    let want: Vec<NodeId> = all.into_iter().filter(|id| *id != mine).take(K).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn an_announced_peer_is_found_by_another_node() {
+    let mut net = Net::new(30);
+    let info_hash = InfoHash([7; 20]);
+    let now = net.now;
+    net.node(3).lookup(NodeId::from(info_hash), Kind::GetPeers, Some(0), now).expect("started");
+    net.deliver();
+    assert!(net.finished(3).peers.is_empty());
+    net.node(20).lookup(NodeId::from(info_hash), Kind::GetPeers, None, now).expect("started");
+    net.deliver();
+    assert_eq!(net.finished(20).peers, vec![addr(3)], "implied port: the announcer's own");
+}
+
+#[test]
+fn forged_answers_and_bad_tokens_change_nothing() {
+    let mut net = Net::new(3);
+    let now = net.now;
+    let victim = net.node(1).table().len();
+    // An answer nobody asked for.
+    let forged = Message {
+        transaction: vec![0, 1],
+        body: Body::Response(Response { id: NodeId::random(), ..Response::default() }),
+    };
+    net.node(1).receive(&forged.encode(), addr(99), now);
+    assert_eq!(net.node(1).table().len(), victim);
+    // An announce with a made-up token gets an error.
+    let announce = Message {
+        transaction: b"zz".to_vec(),
+        body: Body::Query(Query {
+            id: NodeId::random(),
+            method: Method::AnnouncePeer {
+                info_hash: InfoHash([1; 20]),
+                port: 1,
+                implied_port: false,
+                token: b"nope".to_vec(),
+            },
+        }),
+    };
+    net.node(1).receive(&announce.encode(), addr(98), now);
+    let out = net.node(1).take_outbox();
+    let reply = out.iter().find(|(to, _)| *to == addr(98)).expect("a reply");
+    assert!(matches!(Message::decode(&reply.1).expect("krpc").body, Body::Error(203, _)));
+    assert_eq!(net.node(1).sizes().1, 0, "nothing stored");
+}
+
+#[test]
+fn unanswered_queries_time_out_and_fail_the_lookup_step() {
+    let now = Instant::now();
+    let mut node = Node::new(NodeId::random(), true, &[], now);
+    node.bootstrap(vec![addr(1), addr(2)], now);
+    assert_eq!(node.take_outbox().len(), 2);
+    node.tick(now + Duration::from_secs(10));
+    // Both routers failed: the bootstrap lookup is over, nothing pending.
+    assert_eq!(node.sizes().3, 0);
+    assert_eq!(node.sizes().4, 0);
+}
