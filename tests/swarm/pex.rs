@@ -1,5 +1,6 @@
 //! Peer exchange (BEP 11) between `mt` processes: a downloader told of one seed learns of
-//! another from it and connects to it. Each process has a discovery folder of its own, so
+//! another from it, connects to it and finishes from it once the first is stopped halfway
+//! through. Each process has a discovery folder of its own, so
 //! PEX is the only way the downloader can hear of the second seed. A peer that sends broken
 //! or oversized PEX messages costs the seed nothing but the dials it names (at most 200). A
 //! private torrent's peers come from its trackers alone (BEP 27): its seeds neither offer
@@ -27,28 +28,42 @@ fn wait_until_parted(seed: &mut Seed) {
     });
 }
 
-/// Seeds A and B meet (`a_dials` says who dials); C, told only of A, must connect to B.
+/// Seeds A and B meet (`a_dials` says who dials); C, told only of A, must connect to B and,
+/// once A is stopped halfway through, finish from B. Both seeds upload at a quarter of the
+/// file a second, so C is still downloading when it hears of B.
 fn downloader_learns_the_other_seed(a_dials: bool) {
     let env = TestEnv::new();
-    env.write_generated("video.bin", LEN, 8);
+    env.write_generated("video.bin", 2 * LEN, 8);
     env.run(&["create", "-p", "32K", "video.bin"]).expect_code(0);
+    let limit = ["--max-up", "512K"];
     let (mut a, b) = if a_dials {
-        let b = env.seed_alone("video.bin.torrent", "video.bin", &[]);
-        let a = env.seed_alone("video.bin.torrent", "video.bin", &["--peer", &b.addr]);
+        let b = env.seed_alone("video.bin.torrent", "video.bin", &limit);
+        let a = env.seed_alone(
+            "video.bin.torrent",
+            "video.bin",
+            &[&limit[..], &["--peer", &b.addr]].concat(),
+        );
         (a, b)
     } else {
-        let a = env.seed_alone("video.bin.torrent", "video.bin", &[]);
-        let b = env.seed_alone("video.bin.torrent", "video.bin", &["--peer", &a.addr]);
+        let a = env.seed_alone("video.bin.torrent", "video.bin", &limit);
+        let b = env.seed_alone(
+            "video.bin.torrent",
+            "video.bin",
+            &[&limit[..], &["--peer", &a.addr]].concat(),
+        );
         (a, b)
     };
     wait_until_parted(&mut a);
-    // Kept running after it completes, so it still hears A's first PEX message.
-    let mut c = env.start_get("video.bin.torrent", "copy.bin", &["--peer", &a.addr, "--seed"]);
+    let mut c = env.start_get("video.bin.torrent", "copy.bin", &["--peer", &a.addr]);
     let b_addr = b.addr.clone();
     let connected =
         c.wait_for(LEARN_LIMIT, |e| e["event"] == "peer_connected" && e["addr"] == b_addr.as_str());
     assert_eq!(connected["outgoing"], true, "C dials B: {connected}");
-    c.kill();
+    // C has not completed yet (its `complete` line is still to come), and A goes away.
+    a.process.kill();
+    c.wait_for_event("complete", LEARN_LIMIT);
+    c.wait(GET_LIMIT).expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
 }
 
 #[test]
