@@ -1,10 +1,10 @@
 //! Peer exchange (BEP 11) between `mt` processes: a downloader told of one seed learns of
 //! another from it, connects to it and finishes from it once the first is stopped halfway
-//! through. Each process has a discovery folder of its own, so
-//! PEX is the only way the downloader can hear of the second seed. A peer that sends broken
-//! or oversized PEX messages costs the seed nothing but the dials it names (at most 200). A
-//! private torrent's peers come from its trackers alone (BEP 27): its seeds neither offer
-//! nor send PEX.
+//! through. Each process has a discovery folder of its own, so PEX is the only way the
+//! downloader can hear of the second seed. A peer that sends broken or oversized PEX messages
+//! costs the seed nothing but the dials it names (at most 200). A private torrent's peers come
+//! from its trackers alone (BEP 27): its seeds neither offer nor send PEX. libtorrent too dials
+//! the seed an mt seed names.
 
 use std::time::Duration;
 
