@@ -28,7 +28,8 @@
 //! [`types`] → [`bencode`] → [`metainfo`] / [`magnet`] → [`layout`] → [`storage`] /
 //! [`hash`] / [`bitfield`] → [`wire`] / [`mse`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`bandwidth`] holds the
 //! token buckets of `--max-down` and `--max-up`, which peers and the session share; [`create`] makes torrents
-//! from files; [`registry`] records same-host peers; [`fetch`] gets a magnet link's `info` dictionary from peers and [`state`] keeps it; [`error`] is the fatal error every command
+//! from files; [`registry`] records same-host peers; [`fetch`] gets a magnet link's `info` dictionary from peers and [`state`] keeps it, with the
+//! [`resume`] records that let a restart trust what was verified before; [`error`] is the fatal error every command
 //! returns; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
 //! ([`utp`]) dialers with a reset so they use TCP at once. `unsafe` code lives only in
 //! [`storage::mmap`].
@@ -61,6 +62,7 @@ pub mod mse;
 pub mod peer;
 pub mod picker;
 pub mod registry;
+pub mod resume;
 pub mod session;
 pub mod state;
 pub mod storage;

@@ -1,5 +1,6 @@
 //! What mt keeps between runs in this user's state folder: the `info` dictionaries fetched
-//! for magnet links, so running the same magnet command again fetches no metadata.
+//! for magnet links, so running the same magnet command again fetches no metadata, and the
+//! resume records of [`crate::resume`], below `resume/`.
 //!
 //! The folder is `MT_STATE_DIR` when set (tests use it), else `$XDG_STATE_HOME/mt`, else
 //! `~/.local/state/mt`, created with mode 0700. Each dictionary is `<info hash>.info`,
@@ -30,6 +31,16 @@ impl StateDir {
             .or_else(|| var("XDG_STATE_HOME").map(|d| d.join("mt")))
             .or_else(|| var("HOME").map(|h| h.join(".local/state/mt")))?;
         Some(StateDir { dir })
+    }
+
+    /// The state folder at `dir`.
+    pub fn at(dir: PathBuf) -> StateDir {
+        StateDir { dir }
+    }
+
+    /// The folder itself (it may not exist yet).
+    pub fn folder(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// The stored `info` dictionary of `info_hash`, if there is one that still matches it.
