@@ -152,6 +152,7 @@ impl ResumeRecord {
         let matching: Vec<bool> = (0..layout.file_count())
             .map(|file| {
                 layout.file_length(file) == 0
+                    || layout.is_virtual(file)
                     || matches!(
                         (self.files.get(file), now.get(file)),
                         (Some(Some(then)), Some(Some(now))) if then == now

@@ -13,9 +13,9 @@
 //!
 //! The session thread owns all swarm state; there are no locks. Every other thread talks to
 //! it through crossbeam channels, and every loop watches the one shutdown flag in
-//! [`SessionHandle`]. Received blocks are written into storage by the session thread (a
-//! memory copy into the mapping); completed pieces are hashed on the rayon pool, then flushed
-//! and announced with `have`.
+//! [`SessionHandle`]. Received blocks are written into storage by the disk thread;
+//! completed pieces are hashed on the rayon pool and announced with `have`, and the sync
+//! thread makes them durable in batches before the resume record claims them.
 //!
 //! # Parts
 //!
@@ -33,6 +33,7 @@ mod channels;
 mod choker;
 mod connections;
 mod disk;
+mod durable;
 mod listen;
 mod memory;
 mod messages;
@@ -57,12 +58,13 @@ use crate::bitfield::Bitfield;
 use crate::error::Error;
 use crate::metainfo::Metainfo;
 use crate::registry::Registry;
+use crate::resume::ResumeStore;
 use crate::storage::Storage;
 use crate::types::PeerId;
 
 pub use address_book::PeerSource;
 pub use memory::{MemoryUsage, memory_usage};
-pub use prepare::{Prepared, open_for_download, open_for_seeding};
+pub use prepare::{Prepared, ResumeOptions, open_for_download, open_for_seeding};
 
 /// Everything a session needs to run.
 pub struct SessionConfig {
@@ -70,6 +72,8 @@ pub struct SessionConfig {
     pub metainfo: Arc<Metainfo>,
     /// Its open files.
     pub storage: Arc<Storage>,
+    /// Where to keep the resume record of these files as pieces become durable, if anywhere.
+    pub resume: Option<ResumeStore>,
     /// The pieces already verified on disk.
     pub have: Bitfield,
     /// Address to listen on; port 0 picks a free port.

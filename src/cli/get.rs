@@ -16,7 +16,7 @@ use mt::storage::IoMode;
 use serde_json::json;
 
 use super::fetch;
-use super::net::{NetOptions, parse_rate};
+use super::net::{NetOptions, parse_rate, resume_options};
 use super::output::{escaped, escaped_path, human_bytes, json_line, rate};
 use super::progress::{self, ByteBar};
 use super::swarm_view::{self, View};
@@ -68,6 +68,9 @@ pub struct GetArgs {
     /// print one JSON object per event
     #[argh(switch)]
     json: bool,
+    /// hash all data at start, whatever the resume record from an earlier run says
+    #[argh(switch)]
+    recheck: bool,
     /// cut an existing output file that is longer than the torrent says (refused otherwise)
     #[argh(switch)]
     force: bool,
@@ -113,7 +116,14 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
     let bar = ByteBar::start("checking", total, progress::wanted(args.json));
     // The name is one safe path component: metainfo refuses names with separators or dots.
     let out = args.out.unwrap_or_else(|| PathBuf::from(&meta.info.name));
-    let prepared = session::open_for_download(&meta, &out, args.io, args.force, bar.counter());
+    let prepared = session::open_for_download(
+        &meta,
+        &out,
+        args.io,
+        args.force,
+        bar.counter(),
+        &resume_options(args.recheck),
+    );
     bar.finish();
     let prepared = prepared?;
     if let Some(text) = &prepared.warning {
@@ -121,6 +131,7 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
     }
     let already = prepared.have.count();
     let pieces = prepared.have.len();
+    let hashed = prepared.hashed;
     let layout = meta.layout();
     let have_bytes: u64 = prepared
         .have
@@ -139,6 +150,7 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
             "addr": handle.local_addr.to_string(),
             "pieces": pieces,
             "have_pieces": already,
+            "hashed_bytes": hashed,
         }));
     } else {
         println!(

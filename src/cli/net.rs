@@ -8,7 +8,8 @@ use mt::Error;
 use mt::bandwidth::TokenBucket;
 use mt::metainfo::Metainfo;
 use mt::registry::Registry;
-use mt::session::{self, Limits, Prepared, SessionConfig, SessionHandle};
+use mt::session::{self, Limits, Prepared, ResumeOptions, SessionConfig, SessionHandle};
+use mt::state::StateDir;
 use mt::types::PeerId;
 
 /// The network options of `seed` and `get`, validated.
@@ -82,6 +83,7 @@ impl NetOptions {
         session::start(SessionConfig {
             metainfo: meta.clone(),
             storage: Arc::new(prepared.storage),
+            resume: prepared.resume,
             have: prepared.have,
             listen: self.listen,
             next_free_port: self.next_free_port,
@@ -96,6 +98,11 @@ impl NetOptions {
             limits: self.limits,
         })
     }
+}
+
+/// Resume records in this user's state folder; `recheck` hashes everything at start anyway.
+pub fn resume_options(recheck: bool) -> ResumeOptions {
+    ResumeOptions { state: StateDir::for_user(), recheck }
 }
 
 /// Resolves `HOST:PORT` arguments.

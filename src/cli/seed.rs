@@ -11,7 +11,7 @@ use mt::session;
 use mt::storage::IoMode;
 use serde_json::json;
 
-use super::net::{NetOptions, parse_rate};
+use super::net::{NetOptions, parse_rate, resume_options};
 use super::output::json_line;
 use super::progress::{self, ByteBar};
 use super::swarm_view::{self, View};
@@ -50,6 +50,9 @@ pub struct SeedArgs {
     /// print one JSON object per event
     #[argh(switch)]
     json: bool,
+    /// hash all data at start, whatever the resume record from an earlier run says
+    #[argh(switch)]
+    recheck: bool,
 }
 
 /// Runs `mt seed`.
@@ -60,7 +63,14 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
     let view = View::choose(args.json);
     let total = meta.layout().total_length();
     let bar = ByteBar::start("verifying", total, progress::wanted(args.json));
-    let prepared = session::open_for_seeding(&meta, &args.data, args.io, 0, bar.counter());
+    let prepared = session::open_for_seeding(
+        &meta,
+        &args.data,
+        args.io,
+        0,
+        bar.counter(),
+        &resume_options(args.recheck),
+    );
     bar.finish();
     let prepared = prepared?;
     let have = prepared.have.count();
@@ -71,6 +81,7 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
         });
     }
     let pieces = prepared.have.len();
+    let hashed = prepared.hashed;
     let warning = prepared.warning.clone();
     let handle = net.start(&meta, prepared, true, false, None)?;
     let missing = pieces - have;
@@ -82,6 +93,7 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
             "addr": handle.local_addr.to_string(),
             "pieces": pieces,
             "missing_pieces": missing,
+            "hashed_bytes": hashed,
         }));
         if let Some(text) = &warning {
             json_line(&json!({ "event": "warning", "message": text }));

@@ -28,8 +28,10 @@ pub enum Control {
     TrackerFailed(String),
     /// A tracker said something worth showing.
     Warning(String),
-    /// A completed piece was hashed (and, when good, flushed to disk).
-    Hashed { piece: u32, good: bool, flushed: Result<(), String> },
+    /// A completed piece was hashed.
+    Hashed { piece: u32, good: bool },
+    /// Verified pieces could not be made durable: the kernel could not write them.
+    SyncFailed(String),
     /// The disk thread could not write a received block.
     WriteFailed(StorageError),
 }

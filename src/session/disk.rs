@@ -9,9 +9,10 @@
 //! session wait for room, which slows the download instead of filling memory. The thread works
 //! in order, so the hash check of a piece, queued after the piece's last block, starts only
 //! once every block of it is written. Hash checks run on the rayon pool and answer on the
-//! control channel; a verified piece is flushed to disk before the answer, so no peer hears of
-//! a piece the kernel could still lose. A failed write is reported on the control channel and
-//! ends the session, as it did when the session wrote.
+//! control channel. A verified piece is announced at once and made durable afterwards, in
+//! batches, by the sync thread of `durable.rs`, which alone writes the resume record: `have`
+//! may reach peers before the piece is on disk, the record never does. A failed write is
+//! reported on the control channel and ends the session, as it did when the session wrote.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,9 +21,12 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::channels::Control;
+use super::durable::Durable;
+use crate::bitfield::Bitfield;
 use crate::error::Error;
 use crate::hash::{self, PieceStatus};
 use crate::metainfo::Metainfo;
+use crate::resume::ResumeStore;
 use crate::storage::Storage;
 use crate::types::PieceIndex;
 
@@ -53,18 +57,23 @@ pub struct Disk {
     jobs: Option<Sender<Job>>,
     /// The disk thread.
     writer: Option<JoinHandle<()>>,
+    /// The sync thread: verified pieces become durable, then recorded.
+    durable: Durable,
 }
 
 impl Disk {
-    /// Starts the prefault and disk threads for `storage`; the disk thread answers on
-    /// `control`.
+    /// Starts the prefault, disk and sync threads for `storage`, whose pieces in `have` are
+    /// durable already; they answer on `control`. The resume record goes to `store`.
     pub fn new(
         storage: Arc<Storage>,
         meta: &Arc<Metainfo>,
         control: Sender<Control>,
+        store: Option<ResumeStore>,
+        have: Bitfield,
     ) -> Result<Disk, Error> {
         let prefault = start_prefaulter(&storage, meta)?;
         let (jobs, queued) = crossbeam_channel::bounded(QUEUE);
+        let durable = Durable::start(storage.clone(), store, have, control.clone())?;
         let writer = start_writer(&storage, meta, control, queued)?;
         Ok(Disk {
             storage,
@@ -74,6 +83,7 @@ impl Disk {
             prefault,
             jobs: Some(jobs),
             writer: Some(writer),
+            durable,
         })
     }
 
@@ -98,12 +108,19 @@ impl Disk {
         }
     }
 
-    /// Waits until every queued block is written, then stops the disk thread.
+    /// Queues a piece that passed its hash check to be made durable and recorded.
+    pub fn verified(&self, piece: u32) {
+        self.durable.verified(piece);
+    }
+
+    /// Waits until every queued block is written, then stops the disk thread; then makes
+    /// the verified pieces durable, writes the last resume record and stops the sync thread.
     pub fn finish(&mut self) {
         self.jobs = None;
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
+        self.durable.finish();
     }
 
     /// Asks for the pages of `piece` to be faulted in ahead of its blocks.
@@ -168,19 +185,14 @@ fn start_writer(
         .map_err(|e| Error::Network(format!("cannot start the disk thread: {e}")))
 }
 
-/// Hashes a written piece, flushes it when good, and says so on `control`.
+/// Hashes a written piece and says on `control` whether it is good.
 fn check_piece(storage: &Storage, meta: &Metainfo, control: &Sender<Control>, piece: u32) {
     let index = PieceIndex(piece);
     let good = match meta.info.pieces.get(index.get()) {
         Some(expected) => hash::verify_piece(storage, index, expected) == PieceStatus::Good,
         None => false,
     };
-    // A verified piece is written back before any peer hears we have it.
-    let flushed = match good {
-        true => storage.flush(meta.layout().piece_range(index)).map_err(|e| e.to_string()),
-        false => Ok(()),
-    };
-    let _ = control.send(Control::Hashed { piece, good, flushed });
+    let _ = control.send(Control::Hashed { piece, good });
 }
 
 #[cfg(test)]
@@ -207,7 +219,9 @@ mod tests {
             Storage::open_write(&out, meta.layout(), IoMode::Auto, &out[0], false).expect("open");
         let storage = Arc::new(storage);
         let (control, answers) = crossbeam_channel::unbounded();
-        let mut disk = Disk::new(storage.clone(), &meta, control).expect("disk threads");
+        let have = crate::bitfield::Bitfield::new(2);
+        let mut disk =
+            Disk::new(storage.clone(), &meta, control, None, have).expect("disk threads");
 
         let slow_disk = storage.write_gate.lock().expect("gate");
         let started = Instant::now();
@@ -221,7 +235,7 @@ mod tests {
         drop(slow_disk);
         for _ in 0..2 {
             match answers.recv_timeout(Duration::from_secs(10)).expect("an answer") {
-                Control::Hashed { good, flushed, .. } => assert!(good && flushed.is_ok()),
+                Control::Hashed { good, .. } => assert!(good),
                 _ => panic!("expected a hash answer"),
             }
         }

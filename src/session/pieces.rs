@@ -94,16 +94,8 @@ impl Swarm {
         Ok(())
     }
 
-    pub(super) fn on_hashed(
-        &mut self,
-        piece: u32,
-        good: bool,
-        flushed: Result<(), String>,
-    ) -> Result<(), Error> {
+    pub(super) fn on_hashed(&mut self, piece: u32, good: bool) -> Result<(), Error> {
         self.disk.hashing.remove(&piece);
-        if let Err(reason) = flushed {
-            return Err(Error::Network(format!("cannot write piece {piece} to disk: {reason}")));
-        }
         if !good {
             let contributors = self.picker.piece_failed(piece);
             let addrs =
@@ -139,6 +131,9 @@ impl Swarm {
             }
         }
         self.channels.counters.left.store(self.picker.missing_bytes(), Ordering::Relaxed);
+        // Announced before it is durable: the sync thread flushes it within a second, and
+        // only then does the resume record claim it.
+        self.disk.verified(piece);
         for peer in self.peers.values() {
             let mut news = vec![Message::Have { piece }];
             if peer.allowed_out.contains(&piece) {
@@ -166,7 +161,6 @@ impl Swarm {
     }
 
     fn on_complete(&mut self) {
-        let _ = self.disk.storage.flush(0..self.config.metainfo.layout().total_length());
         self.channels.signal(Signal::Completed);
         let stats = self.stats();
         self.channels.emit(Event::Complete(stats));

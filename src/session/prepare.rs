@@ -11,6 +11,13 @@
 //! then hashes only the pieces that touch files which already held data: an interrupted
 //! download resumes with just the missing pieces, and a fresh one starts without hashing
 //! zeros.
+//!
+//! Both first look for a resume record ([`crate::resume`]) of the torrent and data path:
+//! pieces that lie only in files whose stamp still matches the record are known without
+//! hashing (good when the record claims them, missing otherwise); only the pieces touching a
+//! file that changed or vanished are hashed, and `recheck` ignores the record. When anything
+//! was hashed, the files are synced and a new record is written at once, so the next start
+//! need not hash it again even if this run is killed.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,8 +28,39 @@ use crate::bitfield::Bitfield;
 use crate::error::Error;
 use crate::hash::{self, PieceStatus};
 use crate::metainfo::Metainfo;
+use crate::resume::{self, FileStamp, ResumeRecord, ResumeStore, Trust};
+use crate::state::StateDir;
 use crate::storage::{IoMode, Storage};
 use crate::types::PieceIndex;
+
+/// How a start uses resume records.
+#[derive(Default)]
+pub struct ResumeOptions {
+    /// Where records are kept; `None` keeps none.
+    pub state: Option<StateDir>,
+    /// Hash everything, whatever a record says (a new record is still written).
+    pub recheck: bool,
+}
+
+impl ResumeOptions {
+    fn store(&self, meta: &Metainfo, root: &Path) -> Option<ResumeStore> {
+        self.state.as_ref().map(|state| ResumeStore::new(state, meta.info_hash, root))
+    }
+
+    /// The record to trust, if any, compared with the files' stamps `now`.
+    fn trust(
+        &self,
+        store: Option<&ResumeStore>,
+        meta: &Metainfo,
+        now: &[Option<FileStamp>],
+    ) -> Option<Trust> {
+        if self.recheck {
+            return None;
+        }
+        let record = store?.load(meta.layout())?;
+        Some(record.trust(meta.layout(), now))
+    }
+}
 
 /// Open data and what of it is already verified.
 pub struct Prepared {
@@ -34,6 +72,10 @@ pub struct Prepared {
     pub root: PathBuf,
     /// Why pieces that are missing cannot be repaired, when they cannot.
     pub warning: Option<String>,
+    /// Bytes hashed to get here (0 when a resume record vouched for everything).
+    pub hashed: u64,
+    /// Where this data's resume record is kept, if records are kept.
+    pub resume: Option<ResumeStore>,
 }
 
 /// Where a torrent's data goes for an output argument: the torrent's own file or top folder,
@@ -46,15 +88,16 @@ pub fn output_root(meta: &Metainfo, out: &Path) -> PathBuf {
     }
 }
 
-/// Opens existing data read-only and verifies every piece; when some are missing or
-/// damaged, reopens it writable so they can be repaired (see the module docs). `progress`
-/// counts hashed bytes.
+/// Opens existing data read-only and verifies every piece a resume record does not vouch
+/// for; when some are missing or damaged, reopens it writable so they can be repaired (see
+/// the module docs). `progress` counts checked bytes, hashed or trusted.
 pub fn open_for_seeding(
     meta: &Metainfo,
     data: &Path,
     io: IoMode,
     threads: usize,
     progress: &AtomicU64,
+    options: &ResumeOptions,
 ) -> Result<Prepared, Error> {
     if !data.exists() {
         return Err(Error::Data { path: data.to_path_buf(), reason: "does not exist".into() });
@@ -67,43 +110,120 @@ pub fn open_for_seeding(
         });
     }
     let paths = meta.info.file_paths(&root);
+    let store = options.store(meta, &root);
+    let mut stamps = resume::settled_stamps(&paths);
+    let trust = options.trust(store.as_ref(), meta, &stamps);
     let storage = Storage::open_read(&paths, meta.layout(), io)?;
-    let status = hash::verify_all(&storage, &meta.info.pieces, threads, progress)?;
+    let hashed = AtomicU64::new(0);
+    let (status, checked) = match &trust {
+        None => {
+            let status = hash::verify_all(&storage, &meta.info.pieces, threads, progress)?;
+            hashed.store(meta.layout().total_length(), Ordering::Relaxed);
+            (status, vec![true; status_len(meta)])
+        }
+        Some(trust) => {
+            let unknown = unknown_pieces(meta, trust, |_| true);
+            (verify_listed(meta, &storage, trust, &unknown, progress, &hashed), unknown)
+        }
+    };
     let have = bitfield_of(&status);
-    if have.is_complete() || have.count() == 0 {
-        return Ok(Prepared { storage, have, root, warning: None });
-    }
-    let absent: Vec<bool> = (0..paths.len())
-        .map(|index| storage.unavailable(index).is_some() && !paths[index].exists())
-        .collect();
-    match Storage::open_repair(&paths, meta.layout(), io) {
-        Ok(writable) => {
-            drop(storage);
-            let status = recheck(meta, &writable, status, &absent);
-            let have = bitfield_of(&status);
-            Ok(Prepared { storage: writable, have, root, warning: None })
+    let mut prepared = Prepared { storage, have, root, warning: None, hashed: 0, resume: store };
+    if !prepared.have.is_complete() && prepared.have.count() > 0 {
+        let absent: Vec<bool> = (0..paths.len())
+            .map(|index| prepared.storage.unavailable(index).is_some() && !paths[index].exists())
+            .collect();
+        match Storage::open_repair(&paths, meta.layout(), io) {
+            Ok(writable) => {
+                stamps = resume::settled_stamps(&paths);
+                let checked: Vec<bool> = checked
+                    .iter()
+                    .zip(&status)
+                    .map(|(c, s)| *c && *s == PieceStatus::Missing)
+                    .collect();
+                let status = recheck(meta, &writable, status, &absent, &checked, &hashed);
+                prepared.have = bitfield_of(&status);
+                prepared.storage = writable;
+            }
+            Err(err) => {
+                let have = &prepared.have;
+                let missing = have.len() - have.count();
+                let plural = if missing == 1 { "" } else { "s" };
+                prepared.warning = Some(format!(
+                    "cannot repair {missing} missing or damaged piece{plural}: {err}; \
+                     serving the {} that verify",
+                    have.count()
+                ));
+            }
         }
-        Err(err) => {
-            let missing = have.len() - have.count();
-            let plural = if missing == 1 { "" } else { "s" };
-            let warning = format!(
-                "cannot repair {missing} missing or damaged piece{plural}: {err}; \
-                 serving the {} that verify",
-                have.count()
-            );
-            Ok(Prepared { storage, have, root, warning: Some(warning) })
-        }
     }
+    prepared.hashed = hashed.load(Ordering::Relaxed);
+    record_start(&prepared, &paths, stamps);
+    Ok(prepared)
+}
+
+fn status_len(meta: &Metainfo) -> usize {
+    meta.layout().piece_count() as usize
+}
+
+/// Per piece: whether its state is unknown to `trust` and `wanted` (so it must be hashed).
+fn unknown_pieces(meta: &Metainfo, trust: &Trust, wanted: impl Fn(u32) -> bool) -> Vec<bool> {
+    let layout = meta.layout();
+    (0..layout.piece_count()).map(|p| !trust.known(layout, p) && wanted(p)).collect()
+}
+
+/// Hashes the pieces marked in `check`; the others are good when `trust` vouches for them
+/// and missing otherwise. Counts hashed bytes in `hashed`, and every piece in `progress`.
+fn verify_listed(
+    meta: &Metainfo,
+    storage: &Storage,
+    trust: &Trust,
+    check: &[bool],
+    progress: &AtomicU64,
+    hashed: &AtomicU64,
+) -> Vec<PieceStatus> {
+    let layout = meta.layout();
+    (0..layout.piece_count())
+        .into_par_iter()
+        .map(|index| {
+            let piece = PieceIndex(index);
+            let len = u64::from(layout.piece_len(piece));
+            let status = if check[piece.get()] {
+                hashed.fetch_add(len, Ordering::Relaxed);
+                hash::verify_piece(storage, piece, &meta.info.pieces[piece.get()])
+            } else if trust.good.get(index) {
+                PieceStatus::Good
+            } else {
+                PieceStatus::Missing
+            };
+            progress.fetch_add(len, Ordering::Relaxed);
+            status
+        })
+        .collect()
+}
+
+/// Writes a new resume record when this start hashed anything: what verified, with the
+/// files' `stamps`, once the files are synced. A failure only costs the next start a hash:
+/// the session writes the record again as it goes.
+fn record_start(prepared: &Prepared, paths: &[PathBuf], stamps: Vec<Option<FileStamp>>) {
+    let Some(store) = &prepared.resume else { return };
+    if prepared.hashed == 0 || resume::sync_files(paths).is_err() {
+        return;
+    }
+    let _ = store.save(&ResumeRecord { pieces: prepared.have.clone(), files: stamps });
 }
 
 /// Hashes again, in the storage now open for writing, the pieces that were not good and lie
 /// only in files that existed: a file that was too short has been extended, and the pieces
 /// its old bytes cover may now verify. Pieces touching a file that was absent stay missing.
+/// Only pieces marked in `checked` (hashed before, so not vouched for by a record) are
+/// considered.
 fn recheck(
     meta: &Metainfo,
     storage: &Storage,
     mut status: Vec<PieceStatus>,
     absent: &[bool],
+    checked: &[bool],
+    hashed: &AtomicU64,
 ) -> Vec<PieceStatus> {
     let layout = meta.layout();
     let mut skip = vec![false; status.len()];
@@ -112,13 +232,13 @@ fn recheck(
             skip[piece as usize] = true;
         }
     }
-    let again: Vec<u32> = (0..layout.piece_count())
-        .filter(|&p| status[p as usize] == PieceStatus::Missing && !skip[p as usize])
-        .collect();
+    let again: Vec<u32> =
+        (0..layout.piece_count()).filter(|&p| checked[p as usize] && !skip[p as usize]).collect();
     let found: Vec<(u32, PieceStatus)> = again
         .into_par_iter()
         .map(|index| {
             let piece = PieceIndex(index);
+            hashed.fetch_add(u64::from(meta.layout().piece_len(piece)), Ordering::Relaxed);
             (index, hash::verify_piece(storage, piece, &meta.info.pieces[piece.get()]))
         })
         .collect();
@@ -129,14 +249,16 @@ fn recheck(
 }
 
 /// Creates or reopens the output files read-write, with all space reserved, and verifies
-/// the pieces that touch files which already held data. Links under the output are refused,
-/// and a longer file at an output path is cut only with `force` (see [`Storage::open_write`]).
+/// the pieces that touch files which already held data, unless a resume record vouches for
+/// them. Links under the output are refused, and a longer file at an output path is cut only
+/// with `force` (see [`Storage::open_write`]).
 pub fn open_for_download(
     meta: &Metainfo,
     out: &Path,
     io: IoMode,
     force: bool,
     progress: &AtomicU64,
+    options: &ResumeOptions,
 ) -> Result<Prepared, Error> {
     let root = output_root(meta, out);
     if meta.info.is_multi_file() && root.is_file() {
@@ -150,34 +272,33 @@ pub fn open_for_download(
         .iter()
         .map(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() > 0))
         .collect();
+    // Stamped before opening: reserving space may touch the files' times.
+    let before = resume::settled_stamps(&paths);
     let storage = Storage::open_write(&paths, meta.layout(), io, &root, force)?;
+    let store = options.store(meta, &root);
+    let trust = options.trust(store.as_ref(), meta, &before).unwrap_or_else(|| Trust {
+        good: Bitfield::new(meta.layout().piece_count()),
+        matching: vec![false; paths.len()],
+    });
     let layout = meta.layout();
-    let mut check = vec![false; layout.piece_count() as usize];
+    let mut touches_data = vec![false; layout.piece_count() as usize];
     for (index, had) in had_data.iter().enumerate() {
         if *had {
             for piece in layout.file_pieces(index) {
-                check[piece as usize] = true;
+                touches_data[piece as usize] = true;
             }
         }
     }
-    let skipped: u64 =
-        layout.pieces().filter(|p| !check[p.get()]).map(|p| u64::from(layout.piece_len(p))).sum();
-    progress.fetch_add(skipped, Ordering::Relaxed);
-    let status: Vec<PieceStatus> = (0..layout.piece_count())
-        .into_par_iter()
-        .map(|index| {
-            let piece = PieceIndex(index);
-            if !check[piece.get()] {
-                return PieceStatus::Missing;
-            }
-            let status = hash::verify_piece(&storage, piece, &meta.info.pieces[piece.get()]);
-            progress.fetch_add(u64::from(layout.piece_len(piece)), Ordering::Relaxed);
-            status
-        })
-        .collect();
+    let check = unknown_pieces(meta, &trust, |p| touches_data[p as usize]);
+    let hashed = AtomicU64::new(0);
+    let stamps = resume::settled_stamps(&paths);
+    let status = verify_listed(meta, &storage, &trust, &check, progress, &hashed);
     let have = bitfield_of(&status);
+    let hashed = hashed.load(Ordering::Relaxed);
     let warning = apply_attributes(meta, &paths)?;
-    Ok(Prepared { storage, have, root, warning })
+    let prepared = Prepared { storage, have, root, warning, hashed, resume: store };
+    record_start(&prepared, &paths, stamps);
+    Ok(prepared)
 }
 
 /// Gives downloaded files their BEP 47 attributes: `x` sets the executable bits where the
@@ -243,8 +364,15 @@ mod tests {
         let path = dir.path().join("top/b.bin");
         std::fs::write(&path, &bytes[..10 * 16384 + 100]).expect("shorten");
         let root = dir.path().join("top");
-        let prepared =
-            open_for_seeding(&meta, &root, IoMode::Mmap, 1, &AtomicU64::new(0)).expect("open");
+        let prepared = open_for_seeding(
+            &meta,
+            &root,
+            IoMode::Mmap,
+            1,
+            &AtomicU64::new(0),
+            &ResumeOptions::default(),
+        )
+        .expect("open");
         assert!(prepared.storage.is_writable());
         assert_eq!(prepared.warning, None);
         assert_eq!(prepared.have.count(), 20, "a.bin and the whole pieces left in b.bin verify");
@@ -259,8 +387,15 @@ mod tests {
         bytes[5 * 16384 + 7] ^= 1;
         std::fs::write(dir.path().join("top/b.bin"), &bytes).expect("damage");
         let root = dir.path().join("top");
-        let prepared =
-            open_for_seeding(&meta, &root, IoMode::Pread, 1, &AtomicU64::new(0)).expect("open");
+        let prepared = open_for_seeding(
+            &meta,
+            &root,
+            IoMode::Pread,
+            1,
+            &AtomicU64::new(0),
+            &ResumeOptions::default(),
+        )
+        .expect("open");
         assert!(prepared.storage.is_writable());
         assert_eq!(prepared.have.count(), 39);
         assert!(!prepared.have.get(15), "piece 5 of b.bin is piece 15 of the torrent");
@@ -274,8 +409,15 @@ mod tests {
         let path = dir.path().join("top/b.bin");
         std::fs::write(&path, &bytes).expect("lengthen");
         let root = dir.path().join("top");
-        let prepared =
-            open_for_seeding(&meta, &root, IoMode::Mmap, 1, &AtomicU64::new(0)).expect("open");
+        let prepared = open_for_seeding(
+            &meta,
+            &root,
+            IoMode::Mmap,
+            1,
+            &AtomicU64::new(0),
+            &ResumeOptions::default(),
+        )
+        .expect("open");
         assert!(!prepared.storage.is_writable());
         assert_eq!(prepared.have.count(), 10);
         let warning = prepared.warning.expect("a warning says why nothing is repaired");

@@ -58,7 +58,7 @@ pub(super) struct Swarm {
 
 /// Runs the session until it completes (without `keep_seeding`), times out or is stopped.
 pub fn run(
-    config: SessionConfig,
+    mut config: SessionConfig,
     listener: TcpListener,
     udp: UdpSocket,
     events: crossbeam_channel::Sender<Event>,
@@ -91,7 +91,13 @@ pub fn run(
         registry.register(config.metainfo.info_hash, advertised).ok()
     });
 
-    let disk = Disk::new(config.storage.clone(), &config.metainfo, control.clone())?;
+    let disk = Disk::new(
+        config.storage.clone(),
+        &config.metainfo,
+        control.clone(),
+        config.resume.take(),
+        config.have.clone(),
+    )?;
     let counters = Arc::new(Counters::default());
     counters.left.store(picker.missing_bytes(), Ordering::Relaxed);
     let now = Instant::now();
@@ -245,7 +251,10 @@ impl Swarm {
             }
             Control::TrackerFailed(reason) => self.channels.emit(Event::TrackerFailed(reason)),
             Control::Warning(message) => self.channels.warn(message),
-            Control::Hashed { piece, good, flushed } => self.on_hashed(piece, good, flushed)?,
+            Control::Hashed { piece, good } => self.on_hashed(piece, good)?,
+            Control::SyncFailed(reason) => {
+                return Err(Error::Network(format!("cannot make pieces durable: {reason}")));
+            }
             Control::WriteFailed(err) => return Err(err.into()),
         }
         Ok(())

@@ -53,7 +53,8 @@ impl TestEnv {
     pub fn mt(&self, args: &[&str]) -> Command {
         let mut command = Command::new(MT);
         command.args(args).current_dir(self.root()).env("MT_RUNTIME_DIR", self.runtime_dir());
-        // Metadata fetched for magnet links is kept here, not in the user's state folder.
+        // Resume records and metadata fetched for magnet links are kept here, not in the
+        // user's state folder.
         command.env("MT_STATE_DIR", self.path(".mt-state"));
         command
     }

@@ -28,6 +28,7 @@ mod pad_files;
 mod pex;
 mod rate_limits;
 mod repairing_seed;
+mod resume;
 mod returned_requests;
 mod seed_to_seed;
 mod simultaneous_connect;

@@ -30,6 +30,8 @@ pub struct TrackerProcess {
 pub fn mt_command(env: &TestEnv, args: &[&str]) -> Command {
     let mut command = Command::new(MT);
     command.args(args).current_dir(env.root()).env("MT_RUNTIME_DIR", fresh_runtime_dir(env));
+    // Resume records and fetched metadata stay inside the test's folder.
+    command.env("MT_STATE_DIR", env.path(".mt-state"));
     command
 }
 
