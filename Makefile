@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: build test check bench fuzz install demo clean
+.PHONY: build test check bench bench-swarm fuzz install demo clean
 
 build:
 	$(CARGO) build --release
@@ -26,6 +26,11 @@ bench: build
 	bash benches/swarm.sh
 	bash benches/tracker.sh
 	bash benches/ratelimit.sh
+
+# One seed and 16 downloaders, each on a host of its own (network namespaces, 40 mbit
+# links), for mt and for libtorrent in the same run. Needs root.
+bench-swarm: build
+	/usr/bin/python3 benches/swarm_hosts.py --downloaders 16 --size-mib 64 --rate 40 --runs 3
 
 install:
 	$(CARGO) install --locked --path .

@@ -3,6 +3,7 @@
 
     lt_swarm.py seed|get TORRENT|MAGNET SAVE_PATH [--peer HOST:PORT]... [--timeout SECS] [--utp]
                 [--require-encryption] [--max-down BYTES_PER_SECOND] [--max-up BYTES_PER_SECOND]
+                [--listen ADDR] [--keep-seeding]
 
 Listens on 127.0.0.1 (a free port), with DHT, LSD, UPnP, NAT-PMP and uTP off. Prints one
 JSON object per line: {"event": "listening", "port": N} first, then progress, and for `get`
@@ -21,6 +22,10 @@ out) while still letting the other side choose a plaintext stream after them.
 `--max-down` caps the torrent's download rate, so that a test can watch what libtorrent does
 while a download is still running; `--max-up` caps its upload rate. Both are libtorrent's own
 limiter, the reference `benches/ratelimit.sh` measures mt's against.
+
+`--listen` picks the address to listen on (default 127.0.0.1, port 0: any free one), for a
+host inside a network namespace. `--keep-seeding` keeps a finished `get` serving the others
+until the timeout or a kill, as a peer of a swarm would.
 """
 
 import json
@@ -50,6 +55,7 @@ def log_connection(alert):
 def main(argv):
     mode, torrent, save_path = argv[1], argv[2], argv[3]
     peers, timeout, utp, encryption, max_down, max_up, i = [], 120.0, False, False, 0, 0, 4
+    listen, keep_seeding, done = "127.0.0.1:0", False, False
     while i < len(argv):
         if argv[i] == "--utp":
             utp = True
@@ -59,6 +65,10 @@ def main(argv):
             encryption = True
             i += 1
             continue
+        if argv[i] == "--keep-seeding":
+            keep_seeding = True
+            i += 1
+            continue
         if argv[i] == "--peer":
             host, port = argv[i + 1].rsplit(":", 1)
             peers.append((host, int(port)))
@@ -66,12 +76,14 @@ def main(argv):
             timeout = float(argv[i + 1])
         elif argv[i] == "--max-down":
             max_down = int(argv[i + 1])
+        elif argv[i] == "--listen":
+            listen = argv[i + 1]
         elif argv[i] == "--max-up":
             max_up = int(argv[i + 1])
         i += 2
 
     settings = {
-        "listen_interfaces": "127.0.0.1:0",
+        "listen_interfaces": listen,
         "enable_dht": False,
         "enable_lsd": False,
         "enable_upnp": False,
@@ -123,10 +135,12 @@ def main(argv):
                 dialled = True
             elif alert.category() & lt.alert.category_t.error_notification:
                 log(event="warning", message=alert.message())
-        if mode == "get" and status.is_seeding:
+        if mode == "get" and status.is_seeding and not done:
             log(event="done", seconds=time.monotonic() - started,
                 downloaded=status.total_payload_download)
-            return 0
+            done = True
+            if not keep_seeding:
+                return 0
         now = time.monotonic()
         if now - last >= 1.0:
             last = now
@@ -142,7 +156,7 @@ def main(argv):
                 handle.connect_peer(peer)
         time.sleep(0.02)
     log(event="timeout")
-    return 1 if mode == "get" else 0
+    return 1 if mode == "get" and not done else 0
 
 
 if __name__ == "__main__":

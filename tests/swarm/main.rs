@@ -20,6 +20,7 @@ mod libtorrent;
 mod lying_peer;
 mod magnet_get;
 mod many_files;
+mod many_hosts;
 mod metadata_exchange;
 mod metadata_liars;
 mod mt_to_mt;
