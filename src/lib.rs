@@ -27,7 +27,8 @@
 //!
 //! [`types`] → [`bencode`] → [`metainfo`] / [`magnet`] → [`layout`] → [`storage`] /
 //! [`hash`] / [`bitfield`] → [`wire`] / [`mse`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`bandwidth`] holds the
-//! token buckets of `--max-down` and `--max-up`, which peers and the session share; [`create`] makes torrents
+//! token buckets of `--max-down` and `--max-up`, which peers and the session share; [`webseed`]
+//! fetches runs of pieces from BEP 19 web seeds over HTTP, for the session to check; [`create`] makes torrents
 //! from files; [`registry`] records same-host peers; [`fetch`] gets a magnet link's `info` dictionary from peers and [`state`] keeps it, with the
 //! [`resume`] records that let a restart trust what was verified before; [`error`] is the fatal error every command
 //! returns; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
@@ -70,6 +71,7 @@ pub mod tracker;
 pub mod types;
 pub mod udp;
 pub mod utp;
+pub mod webseed;
 pub mod wire;
 
 pub use error::Error;
