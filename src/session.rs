@@ -22,7 +22,7 @@
 //! The state is split by concern (`swarm.rs` holds them together): the picker (what to
 //! request), the connected peers, the address book (whom we may dial, backoff, bans), the
 //! choker (whom we upload to), the timers, the channels to and from other threads, and the
-//! disk side (storage, hash jobs, unreadable pieces). Every peer source feeds addresses into
+//! disk side (storage, hash jobs, unreadable pieces), and the web seeds (`webseeds.rs`). Every peer source feeds addresses into
 //! the address book through one entry point with its [`PeerSource`]; the session alone
 //! decides whom to dial. What a peer connection may hold is passed down to it as
 //! [`crate::peer::PeerOptions`].
@@ -44,6 +44,7 @@ mod pieces;
 mod prepare;
 mod swarm;
 mod timers;
+mod webseeds;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -98,6 +99,8 @@ pub struct SessionConfig {
     pub peer_id: PeerId,
     /// Process-wide rate limits on piece payload.
     pub limits: Limits,
+    /// Web seed URLs to download from (BEP 19), besides peers.
+    pub web_seeds: Vec<String>,
 }
 
 /// Rate limits shared by every connection of the process (`--max-down`, `--max-up`).
@@ -188,6 +191,20 @@ pub enum Event {
         piece: u32,
         /// The peers that sent its blocks.
         from: Vec<SocketAddr>,
+    },
+    /// A request to a web seed failed; it is tried again after a backoff.
+    WebSeedFailed {
+        /// The web seed.
+        url: String,
+        /// Why, naming the file's URL.
+        reason: String,
+    },
+    /// A web seed is no longer used (bad data, or it kept failing).
+    WebSeedDropped {
+        /// The web seed.
+        url: String,
+        /// Why.
+        reason: String,
     },
     /// Something went wrong that the session survives.
     Warning(String),

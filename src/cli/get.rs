@@ -65,6 +65,9 @@ pub struct GetArgs {
     /// most upload payload per second for the whole process, e.g. 500K or 10M
     #[argh(option, from_str_fn(parse_rate))]
     max_up: Option<u32>,
+    /// do not download from the torrent's web seeds (url-list) or a magnet link's `ws`
+    #[argh(switch)]
+    no_webseed: bool,
     /// print one JSON object per event
     #[argh(switch)]
     json: bool,
@@ -96,7 +99,15 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
             if let Some(path) = &args.save_torrent {
                 write_atomically(path, &fetched.torrent_bytes, true)?;
             }
-            let meta = fetched.meta;
+            let mut meta = fetched.meta;
+            // The link's web seeds (`ws`) join those the torrent names.
+            if let Ok(link) = MagnetLink::parse(text) {
+                for url in link.web_seeds {
+                    if !meta.web_seeds.contains(&url) {
+                        meta.web_seeds.push(url);
+                    }
+                }
+            }
             if args.json {
                 json_line(&json!({
                     "event": "metadata",
@@ -140,6 +151,9 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
         .map(|p| u64::from(layout.piece_len(p)))
         .sum();
     let root = prepared.root.clone();
+    if !args.no_webseed {
+        net.web_seeds = meta.web_seeds.clone();
+    }
     let handle = net.start(&meta, prepared, args.seed, args.sequential, timeout)?;
     if view == View::Json {
         json_line(&json!({

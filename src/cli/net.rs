@@ -24,6 +24,8 @@ pub struct NetOptions {
     pub upload_slots: usize,
     /// `--max-down` and `--max-up`.
     pub limits: Limits,
+    /// Web seeds to download from.
+    pub web_seeds: Vec<String>,
 }
 
 /// Parses a rate such as `500K` or `10M` (bytes per second, binary units, like `-p`); zero
@@ -53,6 +55,7 @@ impl NetOptions {
             peers: resolve_peers(peers)?,
             upload_slots,
             limits: Limits::default(),
+            web_seeds: Vec::new(),
         })
     }
 
@@ -96,6 +99,7 @@ impl NetOptions {
             use_trackers: true,
             peer_id: PeerId::generate(),
             limits: self.limits,
+            web_seeds: self.web_seeds,
         })
     }
 }

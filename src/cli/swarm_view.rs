@@ -148,6 +148,8 @@ fn raw_notice(event: &Event) -> Option<String> {
             join_addrs(from)
         ),
         Event::Warning(text) => format!("warning: {text}"),
+        Event::WebSeedFailed { reason, .. } => format!("warning: {reason}; trying again later"),
+        Event::WebSeedDropped { url, reason } => format!("dropped web seed {url}: {reason}"),
         Event::Complete(stats) => format!("complete: {}", progress_line(stats)),
         Event::PeerConnected { .. } | Event::PeerClient { .. } | Event::PeerClosed { .. } => {
             return None;
@@ -187,6 +189,12 @@ pub fn event_json(event: &Event) -> Value {
             "from": from.iter().map(ToString::to_string).collect::<Vec<_>>(),
         }),
         Event::Warning(text) => json!({ "event": "warning", "message": text }),
+        Event::WebSeedFailed { url, reason } => {
+            json!({ "event": "webseed_failed", "url": url, "reason": reason })
+        }
+        Event::WebSeedDropped { url, reason } => {
+            json!({ "event": "webseed_dropped", "url": url, "reason": reason })
+        }
         Event::Stats(stats) => stats_json("stats", stats),
         Event::Complete(stats) => stats_json("complete", stats),
     }

@@ -34,6 +34,8 @@ pub enum Control {
     SyncFailed(String),
     /// The disk thread could not write a received block.
     WriteFailed(StorageError),
+    /// A web seed's fetcher thread finished a request.
+    Fetched(Box<super::webseeds::Fetched>),
 }
 
 /// The sending ends the session thread holds.

@@ -5,7 +5,7 @@
 //! that fails its hash is fetched again. Blame needs proof: a failed piece with one sender
 //! counts against it; one with several senders is fetched again from a single peer, and when
 //! that passes, the earlier senders not in it are to blame. A peer blamed twice is banned, so
-//! an honest peer that finished a liar's piece never is.
+//! an honest peer that finished a liar's piece never is. A web seed blamed once is dropped.
 
 use std::sync::atomic::Ordering;
 
@@ -149,6 +149,11 @@ impl Swarm {
 
     /// Counts a piece of bad data against a peer; bans it after [`BAN_AFTER_HASH_FAILURES`].
     fn blame(&mut self, key: PeerKey) {
+        // A web seed has no second chance: its server sends the same bytes every time.
+        if self.webseeds.contains(key) {
+            self.drop_webseed(key, "sent a piece that failed the hash check".into());
+            return;
+        }
         let failures = self.with_peer(key, |p| {
             p.hash_failures += 1;
             p.hash_failures

@@ -54,6 +54,8 @@ pub(super) struct Swarm {
     pub disk: Disk,
     /// Seeds we parted from, still named in peer exchange.
     pub pex_seeds: super::pex::NamedSeeds,
+    /// The web seeds in use (BEP 19).
+    pub webseeds: super::webseeds::WebSeeds,
 }
 
 /// Runs the session until it completes (without `keep_seeding`), times out or is stopped.
@@ -121,9 +123,14 @@ pub fn run(
         },
         disk,
         pex_seeds: Default::default(),
+        webseeds: Default::default(),
         config,
     };
     let announcer_thread = swarm.start_announcer();
+    let web_seeds = swarm.config.web_seeds.clone();
+    if !swarm.complete() {
+        swarm.start_webseeds(&web_seeds, &shutdown);
+    }
     let manual = swarm.config.peers.clone();
     swarm.add_candidates(PeerSource::Manual, manual);
     swarm.discover();
@@ -256,6 +263,7 @@ impl Swarm {
                 return Err(Error::Network(format!("cannot make pieces durable: {reason}")));
             }
             Control::WriteFailed(err) => return Err(err.into()),
+            Control::Fetched(fetched) => self.on_fetched(*fetched)?,
         }
         Ok(())
     }
@@ -278,7 +286,8 @@ impl Swarm {
             total_bytes: layout.total_length(),
             downloaded: counters.downloaded.load(Ordering::Relaxed),
             uploaded: counters.uploaded.load(Ordering::Relaxed),
-            rate_down: self.peers.values().map(|p| p.down.per_second()).sum(),
+            rate_down: self.peers.values().map(|p| p.down.per_second()).sum::<u64>()
+                + self.webseeds.rate(),
             rate_up: self.peers.values().map(|p| p.up.per_second()).sum(),
             peers: self.peers.len(),
             max_down: self.config.limits.down.as_ref().map(|b| b.rate()),

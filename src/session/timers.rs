@@ -58,6 +58,7 @@ impl Swarm {
                 self.fill_requests(key);
             }
         }
+        self.fill_webseeds(now);
         if now.duration_since(self.timers.last_second) < Duration::from_secs(1) {
             return Ok(());
         }
@@ -66,6 +67,7 @@ impl Swarm {
         for (_, peer) in self.peers.iter_mut() {
             peer.tick_rates();
         }
+        self.tick_webseed_rates();
         self.check_stalls(now);
         self.retry_rejected(now);
         if self.choker.due(now) {
@@ -79,6 +81,7 @@ impl Swarm {
         self.channels.emit(Event::Stats(stats));
         if !self.complete() {
             if self.peers.is_empty()
+                && self.webseeds.is_empty()
                 && now.duration_since(self.timers.last_lonely_warning) >= LONELY_WARNING
             {
                 self.timers.last_lonely_warning = now;
