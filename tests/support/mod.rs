@@ -4,4 +4,5 @@
 #![allow(dead_code)]
 
 pub mod fake_peer;
+pub mod http_seed;
 pub mod raw_peer;

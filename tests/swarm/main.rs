@@ -38,3 +38,4 @@ mod truncated_seed;
 mod upload_accounting;
 mod upload_slots;
 mod utp_refusal;
+mod web_seeds;
