@@ -26,6 +26,7 @@ bench: build
 	bash benches/swarm.sh
 	bash benches/tracker.sh
 	bash benches/ratelimit.sh
+	bash benches/webseed.sh
 
 # One seed and 16 downloaders, each on a host of its own (network namespaces, 40 mbit
 # links), for mt and for libtorrent in the same run. Needs root.
