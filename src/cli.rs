@@ -9,6 +9,7 @@ use mt::Error;
 
 mod create;
 mod date;
+mod dht;
 mod fetch;
 mod get;
 mod net;
@@ -40,6 +41,7 @@ enum Command {
     Seed(seed::SeedArgs),
     Get(get::GetArgs),
     Tracker(tracker::TrackerArgs),
+    Dht(dht::DhtArgs),
 }
 
 /// Parses the process arguments; `download` is accepted as another name for `get`.
@@ -81,5 +83,6 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Some(Command::Seed(args)) => seed::run(args),
         Some(Command::Get(args)) => get::run(args),
         Some(Command::Tracker(args)) => tracker::run(args),
+        Some(Command::Dht(args)) => dht::run(args),
     }
 }
