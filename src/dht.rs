@@ -9,8 +9,8 @@
 //! again, peers handed to a callback as they come) or look one up once ([`Dht::get_peers`]).
 //!
 //! Bootstrap routers (`HOST:PORT`) are resolved on a helper thread, so an offline machine
-//! costs a warning, never a delay; when a router is on loopback, many nodes may share one
-//! address (a testnet on one host). The node id and table are saved per port in the state
+//! costs a warning, never a delay; when a router or our own address is on loopback, many
+//! nodes may share one address (a testnet on one host). The node id and table are saved per port in the state
 //! folder ([`persist`]) at exit and every few minutes, and reused at the next start.
 //!
 //! Parts: [`id`] (ids and distance), [`krpc`] (the messages), [`table`] (routing table),
@@ -207,7 +207,9 @@ fn run(
     let (id, known) = saved.map_or_else(|| (NodeId::random(), Vec::new()), |s| (s.id, s.nodes));
     let v4 = local.is_none_or(|a| a.is_ipv4());
     let known: Vec<_> = known.into_iter().filter(|n| n.addr.is_ipv4() == v4).collect();
-    let loopback = known.iter().any(|n| n.addr.ip().is_loopback());
+    // Nodes on loopback are a testnet on one host: many share the address.
+    let loopback = local.is_some_and(|a| a.ip().is_loopback())
+        || known.iter().any(|n| n.addr.ip().is_loopback());
     let mut node = Node::new(id, loopback, &known, now);
     if !known.is_empty() {
         node.bootstrap(Vec::new(), now);

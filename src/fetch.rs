@@ -1,7 +1,8 @@
 //! Fetching a torrent's `info` dictionary from peers, for a magnet link (BEP 9).
 //!
 //! A magnet link names only the info hash (and maybe trackers and peers). [`fetch_info`]
-//! asks the given peers, then those the link's trackers name (asking them again every few
+//! asks the given peers, those a DHT lookup finds as they come, then those the link's
+//! trackers name (asking them again every few
 //! seconds while no peer has answered), one at a time (each up to
 //! `TRIES_PER_PEER` times, as a peer may still be starting) until one of them hands over
 //! the dictionary: it connects, sends our extended handshake naming
@@ -51,6 +52,8 @@ pub struct FetchOptions {
     pub port: u16,
     /// When to give up.
     pub timeout: Duration,
+    /// Peers found while the fetch goes on (by a DHT lookup), if anyone looks.
+    pub found: Option<crossbeam_channel::Receiver<Vec<SocketAddr>>>,
 }
 
 /// Why no peer gave us the dictionary.
@@ -96,9 +99,21 @@ pub fn fetch_info(info_hash: InfoHash, options: &FetchOptions) -> Result<Vec<u8>
         if left.is_zero() {
             return Err(FetchError { attempts, timed_out: true });
         }
+        if let Some(found) = &options.found {
+            for addr in found.try_iter().flatten() {
+                add(&mut queue, addr);
+            }
+        }
         let Some((addr, tries)) = queue.pop_front() else {
             if options.trackers.is_empty() {
-                return Err(FetchError { attempts, timed_out: false });
+                // Nothing more to ask but the DHT: wait for what it finds.
+                let wait = options.found.as_ref().map(|f| f.recv_timeout(left.min(TRACKERS_AGAIN)));
+                match wait {
+                    Some(Ok(peers)) => peers.into_iter().for_each(|addr| add(&mut queue, addr)),
+                    Some(Err(crossbeam_channel::RecvTimeoutError::Timeout)) => {}
+                    _ => return Err(FetchError { attempts, timed_out: false }),
+                }
+                continue;
             }
             // Out of peers: ask the trackers (again, at most every few seconds, as a peer
             // may announce after us).

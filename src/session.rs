@@ -3,7 +3,8 @@
 //! # Threads
 //!
 //! ```text
-//! udp (uTP: reset) ─ listen port, owned alone; turns uTP dialers away at once
+//! udp (uTP: reset) ─ listen port, owned alone; turns uTP dialers away at once,
+//!   └─ KRPC → dht ──peers found──→ control channel (see `dht.rs`)
 //! listener ──accepted+handshaked──┐
 //! connectors ─connected───────────┤            ┌─→ peer writer threads (uploads read storage)
 //! announcer ──peers from trackers─┼─→ session ─┤
@@ -32,6 +33,7 @@ mod announce;
 mod channels;
 mod choker;
 mod connections;
+mod dht;
 mod disk;
 mod durable;
 mod listen;
@@ -101,6 +103,8 @@ pub struct SessionConfig {
     pub limits: Limits,
     /// Web seed URLs to download from (BEP 19), besides peers.
     pub web_seeds: Vec<String>,
+    /// The DHT node to run on the listen port, if any (never for a private torrent).
+    pub dht: Option<crate::dht::DhtConfig>,
 }
 
 /// Rate limits shared by every connection of the process (`--max-down`, `--max-up`).

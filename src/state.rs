@@ -1,6 +1,7 @@
 //! What mt keeps between runs in this user's state folder: the `info` dictionaries fetched
-//! for magnet links, so running the same magnet command again fetches no metadata, and the
-//! resume records of [`crate::resume`], below `resume/`.
+//! for magnet links, so running the same magnet command again fetches no metadata, the
+//! resume records of [`crate::resume`], below `resume/`, and (kept by
+//! [`crate::dht::persist`]) each listen port's DHT node id and routing table.
 //!
 //! The folder is `MT_STATE_DIR` when set (tests use it), else `$XDG_STATE_HOME/mt`, else
 //! `~/.local/state/mt`, created with mode 0700. Each dictionary is `<info hash>.info`,

@@ -98,7 +98,7 @@ pub fn routers(given: &[String]) -> Result<Vec<String>, Error> {
 pub fn config(routers: Vec<String>, keep_table: bool) -> DhtConfig {
     DhtConfig {
         bootstrap: routers,
-        state_dir: keep_table.then(StateDir::for_user).flatten().map(|s| s.path().to_path_buf()),
+        state_dir: keep_table.then(StateDir::for_user).flatten().map(|s| s.folder().to_path_buf()),
         warn: Box::new(|message| eprintln!("mt: warning: {message}")),
     }
 }

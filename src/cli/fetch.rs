@@ -2,7 +2,7 @@
 //! from peers (the link's `x.pe`, `--peer`, other `mt` processes on this host, and the
 //! peers the link's trackers name).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use mt::Error;
@@ -35,7 +35,8 @@ pub struct FromMagnet {
 pub fn torrent_from_magnet(
     text: &str,
     peers: &[SocketAddr],
-    port: u16,
+    (bind, port): (IpAddr, u16),
+    dht: Option<&[String]>,
     timeout: Option<Duration>,
     quiet: bool,
 ) -> Result<FromMagnet, Error> {
@@ -50,8 +51,14 @@ pub fn torrent_from_magnet(
             info
         }
         None => {
-            let info =
-                fetch_from_peers(&link, [peers, &link_peers].concat(), port, timeout, quiet)?;
+            let info = fetch_from_peers(
+                &link,
+                [peers, &link_peers].concat(),
+                (bind, port),
+                dht,
+                timeout,
+                quiet,
+            )?;
             if let Some(Err(err)) = state.map(|state| state.save_info(link.info_hash, &info)) {
                 eprintln!("mt: warning: cannot keep the fetched metadata for next time: {err}");
             }
@@ -72,7 +79,8 @@ pub fn torrent_from_magnet(
 fn fetch_from_peers(
     link: &MagnetLink,
     mut addrs: Vec<SocketAddr>,
-    port: u16,
+    (bind, port): (IpAddr, u16),
+    dht: Option<&[String]>,
     timeout: Option<Duration>,
     quiet: bool,
 ) -> Result<Vec<u8>, Error> {
@@ -93,13 +101,22 @@ fn fetch_from_peers(
             if addrs.len() == 1 { "" } else { "s" }
         );
     }
+    // The DHT node runs on the port the download will listen on, and stops before it does.
+    let lookup = dht.map(|routers| {
+        super::dht::lookup_while(SocketAddr::new(bind, port), routers, link.info_hash)
+    });
+    let found = lookup.as_ref().map(|(_, found)| found.clone());
     let options = FetchOptions {
         peers: addrs,
         trackers: link.trackers.clone(),
         peer_id: PeerId::generate(),
         port,
         timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
+        found,
     };
-    fetch::fetch_info(link.info_hash, &options)
-        .map_err(|e| Error::Network(format!("magnet link {}: {e}", link.info_hash)))
+    let result = fetch::fetch_info(link.info_hash, &options);
+    if let Some((Some(node), _)) = lookup {
+        node.stop();
+    }
+    result.map_err(|e| Error::Network(format!("magnet link {}: {e}", link.info_hash)))
 }

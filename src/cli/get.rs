@@ -68,6 +68,12 @@ pub struct GetArgs {
     /// do not download from the torrent's web seeds (url-list) or a magnet link's `ws`
     #[argh(switch)]
     no_webseed: bool,
+    /// a DHT node to bootstrap from, HOST:PORT; repeatable (default: the public routers)
+    #[argh(option, long = "dht-bootstrap")]
+    dht_bootstrap: Vec<String>,
+    /// do not use the DHT
+    #[argh(switch)]
+    no_dht: bool,
     /// print one JSON object per event
     #[argh(switch)]
     json: bool,
@@ -82,7 +88,8 @@ pub struct GetArgs {
 /// Runs `mt get`.
 pub fn run(args: GetArgs) -> Result<i32, Error> {
     let mut net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?
-        .with_limits(args.max_down, args.max_up);
+        .with_limits(args.max_down, args.max_up)
+        .with_dht(args.no_dht, &args.dht_bootstrap)?;
     let timeout = args.timeout.map(Duration::from_secs);
     let meta = match args.torrent.to_str().filter(|text| MagnetLink::looks_like(text)) {
         Some(text) => {
@@ -94,7 +101,10 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
                 net.listen.set_port(addr.port());
             }
             let port = net.listen.port();
-            let fetched = fetch::torrent_from_magnet(text, &net.peers, port, timeout, args.json)?;
+            let listen = (net.listen.ip(), port);
+            let dht = net.dht.as_deref();
+            let fetched =
+                fetch::torrent_from_magnet(text, &net.peers, listen, dht, timeout, args.json)?;
             net.peers.extend(fetched.peers);
             if let Some(path) = &args.save_torrent {
                 write_atomically(path, &fetched.torrent_bytes, true)?;

@@ -26,6 +26,8 @@ pub struct NetOptions {
     pub limits: Limits,
     /// Web seeds to download from.
     pub web_seeds: Vec<String>,
+    /// The DHT's bootstrap routers, or `None` with `--no-dht`.
+    pub dht: Option<Vec<String>>,
 }
 
 /// Parses a rate such as `500K` or `10M` (bytes per second, binary units, like `-p`); zero
@@ -56,6 +58,7 @@ impl NetOptions {
             upload_slots,
             limits: Limits::default(),
             web_seeds: Vec::new(),
+            dht: None,
         })
     }
 
@@ -64,6 +67,16 @@ impl NetOptions {
         let bucket = |rate: u32| Arc::new(TokenBucket::new(u64::from(rate)));
         self.limits = Limits { down: max_down.map(bucket), up: max_up.map(bucket) };
         self
+    }
+
+    /// Adds the DHT options: `--no-dht`, or the routers of `--dht-bootstrap` (the public
+    /// ones when none is given).
+    pub fn with_dht(mut self, no_dht: bool, bootstrap: &[String]) -> Result<NetOptions, Error> {
+        if no_dht && !bootstrap.is_empty() {
+            return Err(Error::Usage("--no-dht and --dht-bootstrap contradict each other".into()));
+        }
+        self.dht = if no_dht { None } else { Some(super::dht::routers(bootstrap)?) };
+        Ok(self)
     }
 
     /// Starts a session over prepared data.
@@ -100,6 +113,7 @@ impl NetOptions {
             peer_id: PeerId::generate(),
             limits: self.limits,
             web_seeds: self.web_seeds,
+            dht: self.dht.map(|routers| super::dht::config(routers, true)),
         })
     }
 }

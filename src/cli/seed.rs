@@ -47,6 +47,12 @@ pub struct SeedArgs {
     /// most upload payload per second for the whole process, e.g. 500K or 10M
     #[argh(option, from_str_fn(parse_rate))]
     max_up: Option<u32>,
+    /// a DHT node to bootstrap from, HOST:PORT; repeatable (default: the public routers)
+    #[argh(option, long = "dht-bootstrap")]
+    dht_bootstrap: Vec<String>,
+    /// do not use the DHT
+    #[argh(switch)]
+    no_dht: bool,
     /// print one JSON object per event
     #[argh(switch)]
     json: bool,
@@ -59,7 +65,8 @@ pub struct SeedArgs {
 pub fn run(args: SeedArgs) -> Result<i32, Error> {
     let meta = Arc::new(Metainfo::load(&args.torrent)?);
     let net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?
-        .with_limits(args.max_down, args.max_up);
+        .with_limits(args.max_down, args.max_up)
+        .with_dht(args.no_dht, &args.dht_bootstrap)?;
     let view = View::choose(args.json);
     let total = meta.layout().total_length();
     let bar = ByteBar::start("verifying", total, progress::wanted(args.json));

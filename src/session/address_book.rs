@@ -2,7 +2,7 @@
 //! may be tried again, and who is banned.
 //!
 //! Peer sources (the command line, trackers, the same-host registry, the listen port a
-//! connected peer names in its BEP 10 handshake, PEX; later the DHT and LSD) all feed it
+//! connected peer names in its BEP 10 handshake, PEX, the DHT; later LSD) all feed it
 //! through one entry point, [`AddressBook::learn`]. The session alone decides whom to dial:
 //! [`AddressBook::due`] names the addresses worth a connection attempt now. The book keeps no
 //! sockets and starts nothing; it is pure state, driven by the session's calls.
@@ -42,6 +42,8 @@ pub enum PeerSource {
     ListenPort,
     /// Another peer's peer exchange (BEP 11).
     Pex,
+    /// A DHT lookup (BEP 5).
+    Dht,
 }
 
 /// How long after a connection ends its address may be dialled again.

@@ -26,6 +26,8 @@ pub enum Control {
     TrackerPeers { url: String, peers: Vec<SocketAddr> },
     /// No tracker answered.
     TrackerFailed(String),
+    /// The DHT found peers.
+    DhtPeers(Vec<SocketAddr>),
     /// A tracker said something worth showing.
     Warning(String),
     /// A completed piece was hashed.

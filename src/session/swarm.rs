@@ -85,7 +85,11 @@ pub fn run(
         .name("mt-listen".into())
         .spawn(move || listen::accept_loop(listener, accept_dialer))
         .map_err(|e| Error::Network(format!("cannot start the listener: {e}")))?;
-    let udp_thread = crate::udp::spawn(udp, shutdown.clone(), None)
+    let dht_config = config.dht.take().filter(|_| !config.metainfo.info.private);
+    let dht =
+        dht_config.and_then(|c| super::dht::start(c, &udp, config.metainfo.info_hash, &control));
+    let krpc = dht.as_ref().map(|(_, inbound)| inbound.clone());
+    let udp_thread = crate::udp::spawn(udp, shutdown.clone(), krpc)
         .map_err(|e| Error::Network(format!("cannot start the udp listener: {e}")))?;
     let _ = events.send(Event::Listening(local_addr));
     let registration: Option<Registration> = config.registry.as_ref().and_then(|registry| {
@@ -155,6 +159,7 @@ pub fn run(
     }
     let _ = listener_thread.join();
     let _ = udp_thread.join();
+    drop(dht); // saves the routing table
     drop(registration);
     swarm.disk.finish();
     let flushed = swarm.disk.storage.flush(0..layout.total_length());
@@ -257,6 +262,7 @@ impl Swarm {
                 self.channels.emit(Event::TrackerReply { url, peers: count });
             }
             Control::TrackerFailed(reason) => self.channels.emit(Event::TrackerFailed(reason)),
+            Control::DhtPeers(peers) => self.add_candidates(PeerSource::Dht, peers),
             Control::Warning(message) => self.channels.warn(message),
             Control::Hashed { piece, good } => self.on_hashed(piece, good)?,
             Control::SyncFailed(reason) => {

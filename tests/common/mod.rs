@@ -167,6 +167,9 @@ impl TestEnv {
     pub fn run_program(&self, program: &str, args: &[&str]) -> Output {
         let mut command = Command::new(program);
         command.args(args).current_dir(self.root());
+        if program == MT {
+            keep_off_public_networks(&mut command, args);
+        }
         run_bounded(command)
     }
 
@@ -178,6 +181,16 @@ impl TestEnv {
     /// The info hash `mt show` reports for a torrent.
     pub fn info_hash(&self, torrent: &str) -> String {
         self.show_json(torrent)["info_hash"].as_str().expect("info_hash is text").to_string()
+    }
+}
+
+/// Adds `--no-dht` to an `mt seed` or `mt get` that names no DHT node of its own, so no test
+/// ever bootstraps from the public routers.
+pub fn keep_off_public_networks(command: &mut Command, args: &[&str]) {
+    let networked = matches!(args.first(), Some(&("seed" | "get" | "download")));
+    let chosen = args.iter().any(|a| *a == "--no-dht" || *a == "--dht-bootstrap");
+    if networked && !chosen {
+        command.arg("--no-dht");
     }
 }
 

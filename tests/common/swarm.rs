@@ -56,6 +56,7 @@ impl TestEnv {
         // Resume records and metadata fetched for magnet links are kept here, not in the
         // user's state folder.
         command.env("MT_STATE_DIR", self.path(".mt-state"));
+        super::keep_off_public_networks(&mut command, args);
         command
     }
 

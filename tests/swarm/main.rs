@@ -10,6 +10,7 @@ mod support;
 mod announces;
 mod aria2;
 mod default_output;
+mod dht;
 mod encrypted_handshake;
 mod fast_extension;
 mod full_disk;

@@ -32,6 +32,7 @@ pub fn mt_command(env: &TestEnv, args: &[&str]) -> Command {
     command.args(args).current_dir(env.root()).env("MT_RUNTIME_DIR", fresh_runtime_dir(env));
     // Resume records and fetched metadata stay inside the test's folder.
     command.env("MT_STATE_DIR", env.path(".mt-state"));
+    crate::common::keep_off_public_networks(&mut command, args);
     command
 }
 

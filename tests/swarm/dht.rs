@@ -1,0 +1,161 @@
+//! The Mainline DHT on loopback: a testnet of `mt dht` nodes bootstrapped from one, where
+//! lookups converge, a seed's announce is found by others, a trackerless torrent and a
+//! magnet link with no tracker and no peer are downloaded through the DHT alone, and a node's
+//! table survives a restart.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::TestEnv;
+use crate::common::process::Running;
+use crate::common::swarm::{assert_same_file, free_port};
+
+/// Nodes started besides the bootstrap node.
+const NODES: usize = 20;
+/// Longest wait for a node to start or a lookup to see what it should.
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// A bootstrap `mt dht` node and the nodes that joined through it.
+pub struct Testnet {
+    /// The bootstrap node's address, for `--dht-bootstrap`.
+    pub root: String,
+    nodes: Vec<Running>,
+}
+
+/// Starts `mt dht` on loopback with `extra`; returns it and its `listening` line.
+fn start_node(env: &TestEnv, extra: &[&str]) -> (Running, Value) {
+    let mut args = vec!["dht", "--bind", "127.0.0.1", "--json"];
+    args.extend_from_slice(extra);
+    if !extra.contains(&"-p") {
+        args.extend_from_slice(&["-p", "0"]);
+    }
+    let mut node = Running::spawn(env.mt(&args));
+    let listening = node.wait_for_event("listening", SETTLE);
+    (node, listening)
+}
+
+impl Testnet {
+    /// A bootstrap node and `count` nodes that join through it.
+    pub fn start(env: &TestEnv, count: usize) -> Testnet {
+        let (root_node, listening) = start_node(env, &["--no-bootstrap"]);
+        let root = listening["addr"].as_str().expect("an address").to_string();
+        let mut nodes = vec![root_node];
+        for _ in 0..count {
+            nodes.push(start_node(env, &["--dht-bootstrap", &root]).0);
+        }
+        // The bootstrap node learns the others as they join.
+        let want = count.min(8);
+        nodes[0].wait_for(SETTLE, |v| {
+            v["event"] == "status" && v["nodes"].as_u64() >= Some(want as u64)
+        });
+        Testnet { root, nodes }
+    }
+
+    /// `mt dht get-peers` of `info_hash` through this testnet, until `want` says the answer
+    /// is the one awaited (looking again while it is not); returns that answer.
+    pub fn get_peers_until(
+        &self,
+        env: &TestEnv,
+        info_hash: &str,
+        want: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let args = [
+                "dht",
+                "get-peers",
+                info_hash,
+                "--dht-bootstrap",
+                &self.root,
+                "--bind",
+                "127.0.0.1",
+                "--json",
+                "--timeout",
+                "20",
+            ];
+            let out = env.run_mt(&args);
+            let found = out.json_lines().into_iter().find(|v| v["event"] == "peers");
+            if let Some(found) = found {
+                if want(&found) {
+                    return found;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the lookup never gave what was awaited: {found}"
+                );
+            } else {
+                assert!(Instant::now() < deadline, "get-peers failed: {out:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Testnet {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+    }
+}
+
+fn peers_of(found: &Value) -> Vec<String> {
+    found["peers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn lookups_in_a_testnet_converge_on_the_eight_nearest_nodes() {
+    let env = TestEnv::new();
+    let net = Testnet::start(&env, NODES);
+    let found =
+        net.get_peers_until(&env, "0123456789abcdef0123456789abcdef01234567", |v| v["nodes"] == 8);
+    assert_eq!(found["peers"], serde_json::json!([]), "nobody announced this torrent");
+}
+
+#[test]
+fn a_trackerless_torrent_and_a_bare_magnet_link_download_through_the_dht_alone() {
+    let env = TestEnv::new();
+    let net = Testnet::start(&env, NODES);
+    env.write_generated("video.bin", 3 * 1024 * 1024 + 77, 31);
+    env.run(&["create", "-p", "64K", "video.bin"]).expect_code(0);
+    let shown = env.show_json("video.bin.torrent");
+    assert_eq!(shown["trackers"], serde_json::json!([]), "{shown}");
+    let info_hash = shown["info_hash"].as_str().expect("info hash").to_string();
+    let magnet = format!("magnet:?xt=urn:btih:{info_hash}");
+    let seed = env.seed_alone("video.bin.torrent", "video.bin", &["--dht-bootstrap", &net.root]);
+    // The seed announced itself: a lookup returns it.
+    let found = net.get_peers_until(&env, &info_hash, |v| peers_of(v).contains(&seed.addr));
+    assert_eq!(found["nodes"], 8, "{found}");
+    // A download with its own runtime folder, no tracker and no --peer finds the seed.
+    let out = env.get("video.bin.torrent", "copy.bin", &["--dht-bootstrap", &net.root]);
+    out.expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+    // So does a magnet link that names nothing but the info hash.
+    let out = env.get(&magnet, "magnet.bin", &["--dht-bootstrap", &net.root]);
+    out.expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("magnet.bin"));
+}
+
+#[test]
+fn a_nodes_id_and_table_survive_a_restart() {
+    let env = TestEnv::new();
+    let net = Testnet::start(&env, 10);
+    let port = free_port().to_string();
+    let (mut node, first) = start_node(&env, &["-p", &port, "--dht-bootstrap", &net.root]);
+    node.wait_for(SETTLE, |v| v["event"] == "status" && v["nodes"].as_u64() >= Some(8));
+    // Ctrl-C: the node saves its table on the way out.
+    let pid = node.pid().to_string();
+    let status = Command::new("kill").args(["-INT", &pid]).status().expect("kill runs");
+    assert!(status.success());
+    node.wait(SETTLE).expect_code(0);
+    // Started again with no bootstrap node at all, it has its id and its table back.
+    let (mut again, second) = start_node(&env, &["-p", &port, "--no-bootstrap"]);
+    assert_eq!(first["id"], second["id"]);
+    again.wait_for(SETTLE, |v| v["event"] == "status" && v["nodes"].as_u64() >= Some(8));
+    again.kill();
+}
