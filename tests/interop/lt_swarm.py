@@ -3,7 +3,7 @@
 
     lt_swarm.py seed|get TORRENT|MAGNET SAVE_PATH [--peer HOST:PORT]... [--timeout SECS] [--utp]
                 [--require-encryption] [--max-down BYTES_PER_SECOND] [--max-up BYTES_PER_SECOND]
-                [--listen ADDR] [--keep-seeding]
+                [--listen ADDR] [--keep-seeding] [--dht-bootstrap HOST:PORT]
 
 Listens on 127.0.0.1 (a free port), with DHT, LSD, UPnP, NAT-PMP and uTP off. Prints one
 JSON object per line: {"event": "listening", "port": N} first, then progress, and for `get`
@@ -26,6 +26,11 @@ limiter, the reference `benches/ratelimit.sh` measures mt's against.
 `--listen` picks the address to listen on (default 127.0.0.1, port 0: any free one), for a
 host inside a network namespace. `--keep-seeding` keeps a finished `get` serving the others
 until the timeout or a kill, as a peer of a swarm would.
+
+`--dht-bootstrap` turns libtorrent's DHT on, bootstrapped only from that node, with the
+restrictions that keep a DHT off loopback and private addresses lifted (several nodes per
+address, searches and routing through 127.x), and announcing every few seconds, so it can
+take part in a testnet on this host.
 """
 
 import json
@@ -55,7 +60,7 @@ def log_connection(alert):
 def main(argv):
     mode, torrent, save_path = argv[1], argv[2], argv[3]
     peers, timeout, utp, encryption, max_down, max_up, i = [], 120.0, False, False, 0, 0, 4
-    listen, keep_seeding, done = "127.0.0.1:0", False, False
+    listen, keep_seeding, done, dht = "127.0.0.1:0", False, False, None
     while i < len(argv):
         if argv[i] == "--utp":
             utp = True
@@ -78,6 +83,8 @@ def main(argv):
             max_down = int(argv[i + 1])
         elif argv[i] == "--listen":
             listen = argv[i + 1]
+        elif argv[i] == "--dht-bootstrap":
+            dht = argv[i + 1]
         elif argv[i] == "--max-up":
             max_up = int(argv[i + 1])
         i += 2
@@ -98,6 +105,18 @@ def main(argv):
         | lt.alert.category_t.status_notification
         | (lt.alert.category_t.connect_notification if utp else 0),
     }
+    if dht:
+        settings.update({
+            "enable_dht": True,
+            "dht_bootstrap_nodes": dht,
+            "dht_restrict_routing_ips": False,
+            "dht_restrict_search_ips": False,
+            "dht_ignore_dark_internet": False,
+            "dht_announce_interval": 5,
+            # Every testnet node shares 127.0.0.1: do not block or throttle that address.
+            "dht_block_ratelimit": 100000,
+            "dht_upload_rate_limit": 10000000,
+        })
     if encryption:
         settings["out_enc_policy"] = 0  # pe_forced
         settings["in_enc_policy"] = 0  # pe_forced

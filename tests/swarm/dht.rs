@@ -1,16 +1,17 @@
 //! The Mainline DHT on loopback: a testnet of `mt dht` nodes bootstrapped from one, where
 //! lookups converge, a seed's announce is found by others, a trackerless torrent and a
 //! magnet link with no tracker and no peer are downloaded through the DHT alone, and a node's
-//! table survives a restart.
+//! table survives a restart; libtorrent in the same testnet finds mt seed and is found by mt
+//! get, through the DHT alone.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::TestEnv;
 use crate::common::process::Running;
-use crate::common::swarm::{assert_same_file, free_port};
+use crate::common::swarm::{GET_LIMIT, assert_same_file, free_port};
+use crate::common::{TestEnv, require_libtorrent};
 
 /// Nodes started besides the bootstrap node.
 const NODES: usize = 20;
@@ -158,4 +159,43 @@ fn a_nodes_id_and_table_survive_a_restart() {
     assert_eq!(first["id"], second["id"]);
     again.wait_for(SETTLE, |v| v["event"] == "status" && v["nodes"].as_u64() >= Some(8));
     again.kill();
+}
+
+/// Writes `video.bin` and a torrent of it with no tracker; returns its info hash.
+fn trackerless_video(env: &TestEnv) -> String {
+    env.write_generated("video.bin", 2 * 1024 * 1024 + 333, 41);
+    env.run(&["create", "-p", "32K", "video.bin"]).expect_code(0);
+    env.info_hash("video.bin.torrent")
+}
+
+#[test]
+fn mt_get_downloads_from_a_libtorrent_seed_it_finds_through_the_dht_alone() {
+    if !require_libtorrent() {
+        return;
+    }
+    let env = TestEnv::new();
+    let net = Testnet::start(&env, NODES);
+    let info_hash = trackerless_video(&env);
+    let root = env.root().display().to_string();
+    let seed = env.libtorrent("seed", "video.bin.torrent", &root, &["--dht-bootstrap", &net.root]);
+    net.get_peers_until(&env, &info_hash, |v| peers_of(v).contains(&seed.addr));
+    let out = env.get("video.bin.torrent", "copy.bin", &["--dht-bootstrap", &net.root]);
+    out.expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+}
+
+#[test]
+fn libtorrent_downloads_a_bare_magnet_link_from_mt_seed_through_the_dht_alone() {
+    if !require_libtorrent() {
+        return;
+    }
+    let env = TestEnv::new();
+    let net = Testnet::start(&env, NODES);
+    let info_hash = trackerless_video(&env);
+    let seed = env.seed_alone("video.bin.torrent", "video.bin", &["--dht-bootstrap", &net.root]);
+    net.get_peers_until(&env, &info_hash, |v| peers_of(v).contains(&seed.addr));
+    let magnet = format!("magnet:?xt=urn:btih:{info_hash}");
+    let get = env.libtorrent("get", &magnet, "lt", &["--dht-bootstrap", &net.root]);
+    get.process.wait(GET_LIMIT).expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("lt/video.bin"));
 }
