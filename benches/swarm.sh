@@ -15,10 +15,13 @@
 #
 # The data file is made once under bench-data/ (git-ignored) and kept between runs. The
 # libtorrent pairings need python3-libtorrent for /usr/bin/python3 and are skipped without it.
+# MT=path times another mt binary; SWARM_ONLY=regex times only the pairings whose name
+# matches (libtorrent -> libtorrent, the reference, always runs when libtorrent is there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MT=$PWD/target/release/mt
+MT=${MT:-$PWD/target/release/mt}
+ONLY=${SWARM_ONLY:-}
 LT=$PWD/tests/interop/lt_swarm.py
 PY=/usr/bin/python3
 DATA=bench-data/random-512MiB.bin
@@ -54,6 +57,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Resume records stay in the bench's folder, not the user's state folder.
+export MT_STATE_DIR=$WORK/state
 NAME=$(basename "$DATA")
 mkdir -p "$WORK/seed" "$WORK/seed-runtime" "$WORK/get-runtime"
 chmod 700 "$WORK/seed-runtime" "$WORK/get-runtime"
@@ -119,6 +124,9 @@ names=() bests=() seconds=() speeds=() privates=() rsss=()
 # libtorrent with uTP on) from the running seed.
 measure() {
     local name=$1 kind=$2 io=${3:-} best="" rss="" private="" out start end t
+    if [ -n "$ONLY" ] && [ "$name" != "libtorrent -> libtorrent" ] && ! [[ $name =~ $ONLY ]]; then
+        return 0
+    fi
     echo "timing $name..."
     for _ in $(seq "$RUNS"); do
         rm -rf "$WORK/out"
