@@ -4,8 +4,9 @@
 //! once (least recently used closed first), so a torrent of 100,000 files stays far below the
 //! open-file limit and the kernel's mapping limit. It hides which backend serves a file: a
 //! shared memory mapping ([`IoMode::Mmap`], the default) or `pread`/`pwrite`
-//! ([`IoMode::Pread`], for network filesystems, files under 64 KiB, or on request). The two
-//! are never mixed on one file. Empty files are never opened, nor are the files the layout marks
+//! ([`IoMode::Pread`], for network filesystems, files under 64 KiB, or on request). A mapped
+//! file is read through its mapping and, when open for writing, written with `pwrite` (see
+//! `Handle`); a file served by `pread` is never mapped. Empty files are never opened, nor are the files the layout marks
 //! virtual (BEP 47 pad files and symbolic links): they read as zeros and writes to them are
 //! dropped, so no `.pad` file ever appears on disk. A file opened again must still
 //! have the torrent's length, or its pieces read as unavailable. Opening for reading
@@ -51,14 +52,21 @@ struct StoredFile {
     path: PathBuf,
     length: u64,
     backing: Backing,
-    /// Written since its last `fdatasync` (files served by `pread`/`pwrite` only, which are
-    /// synced whole), so a flush skips files that hold nothing new without reopening them.
+    /// Written since its last `fdatasync` (files are synced whole), so a flush skips files
+    /// that hold nothing new without reopening them.
     dirty: AtomicBool,
 }
 
-/// An open file: a mapping (its descriptor is closed once mapped) or a descriptor.
+/// An open file: a mapping or a descriptor.
+///
+/// A mapped file is always mapped read-only. Storage opened for reading closes the
+/// descriptor once mapped; storage opened for writing keeps it, and writes received blocks
+/// with `pwrite` and syncs with `fdatasync` through it. Reads, hashing and uploads still go
+/// through the mapping: Linux has one page cache, so bytes written with `pwrite` are seen at
+/// once through every shared mapping of the file. The file is never truncated while mapped
+/// (its length is fixed when it is opened for writing).
 enum Handle {
-    Mapped(Map),
+    Mapped(Map, Option<File>),
     Pread(File),
 }
 
@@ -197,11 +205,11 @@ impl Storage {
         match self.backend(file) {
             IoMode::Pread => Ok(Handle::Pread(handle)),
             IoMode::Mmap | IoMode::Auto => {
-                let map = Map::new(&handle, self.writable).map_err(io_error)?;
+                let map = Map::new(&handle, false).map_err(io_error)?;
                 if self.sequential.load(Ordering::Relaxed) {
                     map.advise_sequential();
                 }
-                Ok(Handle::Mapped(map))
+                Ok(Handle::Mapped(map, self.writable.then_some(handle)))
             }
         }
     }
@@ -214,7 +222,7 @@ impl Storage {
             done += len;
             match handle {
                 None => out.fill(0),
-                Some(Handle::Mapped(map)) => map.read(offset, out),
+                Some(Handle::Mapped(map, _)) => map.read(offset, out),
                 Some(Handle::Pread(handle)) => handle
                     .read_exact_at(out, u64::try_from(offset).unwrap_or(u64::MAX))
                     .map_err(|source| StorageError::Io { path: file.path.clone(), source })?,
@@ -237,8 +245,9 @@ impl Storage {
             done += len;
             let result = match handle {
                 None => return Ok(()),
-                Some(Handle::Mapped(map)) => map.write(offset, part),
-                Some(Handle::Pread(handle)) => {
+                // Only storage opened for reading has no descriptor, and it refused above.
+                Some(Handle::Mapped(map, None)) => map.write(offset, part),
+                Some(Handle::Mapped(_, Some(handle)) | Handle::Pread(handle)) => {
                     handle.write_all_at(part, u64::try_from(offset).unwrap_or(u64::MAX))
                 }
             };
@@ -267,7 +276,7 @@ impl Storage {
                         left -= n;
                     }
                 }
-                Some(Handle::Mapped(map)) => map.with_slice(offset, len, &mut consume),
+                Some(Handle::Mapped(map, _)) => map.with_slice(offset, len, &mut consume),
                 Some(Handle::Pread(handle)) => {
                     scratch.resize(len, 0);
                     handle
@@ -287,26 +296,20 @@ impl Storage {
             return Ok(());
         }
         let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
-        // A file synced whole is skipped unless written since; a mapping is flushed by range.
-        let wanted = |file: &StoredFile| {
-            self.backend(file) == IoMode::Mmap || file.dirty.swap(false, Ordering::AcqRel)
-        };
+        // Files are synced whole, and skipped unless written since.
+        let wanted = |file: &StoredFile| file.dirty.swap(false, Ordering::AcqRel);
         self.each_slice_where(range.start, len, wanted, |file, handle, offset, len| {
             let result = match handle {
                 None => return Ok(()),
-                Some(Handle::Mapped(map)) => map.flush(offset, len),
-                Some(Handle::Pread(handle)) => handle.sync_data().inspect_err(|_| {
-                    file.dirty.store(true, Ordering::Release);
-                }),
+                Some(Handle::Mapped(map, None)) => map.flush(offset, len),
+                Some(Handle::Mapped(_, Some(handle)) | Handle::Pread(handle)) => {
+                    handle.sync_data().inspect_err(|_| {
+                        file.dirty.store(true, Ordering::Release);
+                    })
+                }
             };
             result.map_err(|source| StorageError::Io { path: file.path.clone(), source })
         })
-    }
-
-    /// Prepares mapped files for writes to `range` soon (see [`Map::prefault_write`]); does
-    /// nothing for the pread backend.
-    pub fn prepare_write(&self, range: Range<u64>) {
-        self.each_mapped(range, |map, offset, len| map.prefault_write(offset, len));
     }
 
     /// Faults `range` in for reading ahead of use (mapped files only).
@@ -319,7 +322,7 @@ impl Storage {
         self.sequential.store(true, Ordering::Relaxed);
         let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         for (_, handle) in &cache.open {
-            if let Handle::Mapped(map) = handle.as_ref() {
+            if let Handle::Mapped(map, _) = handle.as_ref() {
                 map.advise_sequential();
             }
         }
@@ -332,7 +335,7 @@ impl Storage {
         for slice in self.layout.slices(range) {
             let open = cache.open.iter().find(|(i, _)| *i == slice.file);
             if let Some((_, handle)) = open
-                && let Handle::Mapped(map) = handle.as_ref()
+                && let Handle::Mapped(map, _) = handle.as_ref()
                 && let (Ok(offset), Ok(len)) =
                     (usize::try_from(slice.offset), usize::try_from(slice.length))
             {
@@ -355,7 +358,7 @@ impl Storage {
                 continue;
             };
             if let Ok(handle) = self.handle(slice.file)
-                && let Handle::Mapped(map) = handle.as_ref()
+                && let Handle::Mapped(map, _) = handle.as_ref()
             {
                 f(map, offset, len);
             }
@@ -412,7 +415,7 @@ impl Storage {
             let length = usize::try_from(slice.length).map_err(|_| too_big(&file.path))?;
             let handle = self.handle(slice.file)?;
             f(file, Some(&handle), offset, length)?;
-            if let Handle::Mapped(map) = handle.as_ref()
+            if let Handle::Mapped(map, _) = handle.as_ref()
                 && map.faulted()
             {
                 return Err(StorageError::Fault { path: file.path.clone() });

@@ -1,10 +1,10 @@
 //! The session's side of its torrent's data: the open storage, the pieces being hashed, the
-//! pieces we had but can no longer read, the storage problems already reported, the thread
-//! that writes received blocks, and the thread that faults in the pages of pieces about to be
-//! received.
+//! pieces we had but can no longer read, the storage problems already reported, and the
+//! thread that writes received blocks.
 //!
-//! Received blocks are written by the `mt-disk` thread, never by the session thread, so a slow
-//! write (a page fault on a busy disk, writeback pressure) holds up no peer and no timer. Its
+//! Received blocks are written by the `mt-disk` thread (with `pwrite`, see [`Storage`]),
+//! never by the session thread, so a slow write (writeback pressure, a busy disk) holds up no
+//! peer and no timer. Its
 //! queue is bounded (about 16 MiB of blocks): a disk slower than the network makes the
 //! session wait for room, which slows the download instead of filling memory. The thread works
 //! in order, so the hash check of a piece, queued after the piece's last block, starts only
@@ -51,8 +51,6 @@ pub struct Disk {
     pub broken: HashSet<u32>,
     /// Storage problems already reported, so each is shown once.
     pub warnings: HashSet<String>,
-    /// Pieces about to be downloaded, for the prefault thread.
-    prefault: Sender<u32>,
     /// Blocks to write and pieces to check, for the disk thread (`None` once finished).
     jobs: Option<Sender<Job>>,
     /// The disk thread.
@@ -62,7 +60,7 @@ pub struct Disk {
 }
 
 impl Disk {
-    /// Starts the prefault, disk and sync threads for `storage`, whose pieces in `have` are
+    /// Starts the disk and sync threads for `storage`, whose pieces in `have` are
     /// durable already; they answer on `control`. The resume record goes to `store`.
     pub fn new(
         storage: Arc<Storage>,
@@ -71,7 +69,6 @@ impl Disk {
         store: Option<ResumeStore>,
         have: Bitfield,
     ) -> Result<Disk, Error> {
-        let prefault = start_prefaulter(&storage, meta)?;
         let (jobs, queued) = crossbeam_channel::bounded(QUEUE);
         let durable = Durable::start(storage.clone(), store, have, control.clone())?;
         let writer = start_writer(&storage, meta, control, queued)?;
@@ -80,7 +77,6 @@ impl Disk {
             hashing: HashSet::new(),
             broken: HashSet::new(),
             warnings: HashSet::new(),
-            prefault,
             jobs: Some(jobs),
             writer: Some(writer),
             durable,
@@ -123,35 +119,10 @@ impl Disk {
         self.durable.finish();
     }
 
-    /// Asks for the pages of `piece` to be faulted in ahead of its blocks.
-    pub fn prefault(&self, piece: u32) {
-        let _ = self.prefault.send(piece);
-    }
-
     /// Whether `message` is reported for the first time (and records that it now is).
     pub fn first_warning(&mut self, message: &str) -> bool {
         self.warnings.insert(message.to_string())
     }
-}
-
-/// Starts the thread that faults in the mapped pages of pieces we are about to receive, so
-/// the copies into the mapping do not stop on a page fault per page. It ends when the session
-/// drops its sender.
-fn start_prefaulter(storage: &Arc<Storage>, meta: &Arc<Metainfo>) -> Result<Sender<u32>, Error> {
-    let (tx, rx) = crossbeam_channel::unbounded::<u32>();
-    let storage = storage.clone();
-    let meta = meta.clone();
-    std::thread::Builder::new()
-        .name("mt-prefault".into())
-        .spawn(move || {
-            for piece in rx {
-                if let Some(piece) = meta.layout().piece(piece) {
-                    storage.prepare_write(meta.layout().piece_range(piece));
-                }
-            }
-        })
-        .map_err(|e| Error::Network(format!("cannot start the prefault thread: {e}")))?;
-    Ok(tx)
 }
 
 /// Starts the disk thread: it writes blocks in order and hands each piece to the rayon pool

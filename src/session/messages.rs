@@ -261,9 +261,6 @@ impl Swarm {
         }
         let requests = blocks.iter().map(|block| Message::Request(*block)).collect();
         peer.handle.send(PeerCommand::Send(requests));
-        for block in blocks.iter().filter(|b| b.begin == 0) {
-            self.disk.prefault(block.piece);
-        }
     }
 
     /// Requests we took back from a peer (its choke, or it stalled): cancel them, and

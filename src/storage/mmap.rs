@@ -118,14 +118,6 @@ impl Map {
         self.raw.flush_range(offset, clamp(offset, len, self.raw.len()))
     }
 
-    /// Faults `offset..offset+len` in, writable, ahead of the writes that will fill it, so the
-    /// thread that copies received blocks does not take one page fault per page.
-    pub fn prefault_write(&self, offset: usize, len: usize) {
-        let (start, len) = self.pages(offset, len);
-        // A hint: where the kernel declines, the writes fault the pages in as usual.
-        let _ = self.raw.advise_range(Advice::PopulateWrite, start, len);
-    }
-
     /// Faults `offset..offset+len` in for reading with one call, instead of one fault per
     /// few pages as the bytes are touched.
     pub fn prefault_read(&self, offset: usize, len: usize) {
