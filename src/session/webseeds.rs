@@ -157,9 +157,6 @@ impl Swarm {
                 if let Some(bucket) = self.config.limits.down.as_deref() {
                     bucket.take(blocks.iter().map(|b| u64::from(b.length)).sum());
                 }
-                for block in blocks.iter().filter(|b| b.begin == 0) {
-                    self.disk.prefault(block.piece);
-                }
                 for (range, blocks) in runs(&layout, blocks) {
                     if let Some(seed) = self.webseeds.seeds.get_mut(&key) {
                         seed.in_flight += 1;
