@@ -32,6 +32,7 @@ mod rate_limits;
 mod repairing_seed;
 mod resume;
 mod returned_requests;
+mod seed_distribution;
 mod seed_to_seed;
 mod simultaneous_connect;
 mod transmission;
