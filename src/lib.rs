@@ -17,9 +17,10 @@
 //!
 //! Blocking sockets with timeouts, a reader and a writer thread per peer connection, and
 //! crossbeam channels to one session thread that owns the picker and the swarm state (split by
-//! concern: connected peers, address book, choker, timers, channels, disk). Received blocks
-//! are written by a disk thread from a bounded queue, never by the session thread, so a slow
-//! write stalls no peer and no timer. Rayon is used only for hashing. Every loop watches one shutdown flag. The engine reports progress as
+//! concern: connected peers, address book, choker, timers, channels, disk, piece
+//! distribution). Received blocks are written by a disk thread from a bounded queue, never by
+//! the session thread, so a slow write stalls no peer and no timer. Rayon is used only for
+//! hashing. Every loop watches one shutdown flag. The engine reports progress as
 //! `session::Event` values on a channel. Configuration flows down: the session passes each
 //! connection its limits ([`peer::PeerOptions`]); no lower module imports from a higher one.
 //!

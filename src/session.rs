@@ -35,6 +35,7 @@ mod choker;
 mod connections;
 mod dht;
 mod disk;
+mod distribution;
 mod durable;
 mod listen;
 mod memory;

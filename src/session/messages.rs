@@ -301,7 +301,18 @@ impl Swarm {
         }
         // A choked peer may still ask for the pieces of its allowed-fast set (BEP 6).
         let choked = peer.am_choking && !(peer.fast && peer.allowed_out.contains(&info.piece));
-        let refuse = !in_range || !have || choked;
+        let mut refuse = !in_range || !have || choked;
+        if !refuse && peer.fast && self.picker.is_complete() {
+            let (picker, peers) = (&self.picker, &self.peers);
+            refuse = !self.distribution.should_serve(
+                info.piece,
+                key,
+                |piece| picker.availability(piece),
+                |other| peers.contains(other),
+                std::time::Instant::now(),
+            );
+        }
+        let Some(peer) = self.peers.get_mut(key) else { return };
         if refuse {
             if peer.fast {
                 peer.handle.send(PeerCommand::Send(vec![Message::Reject(info)]));
@@ -312,5 +323,7 @@ impl Swarm {
             return;
         }
         peer.handle.send(PeerCommand::Upload(info));
+        let peers = &self.peers;
+        self.distribution.sending(info.piece, key, |other| peers.contains(other));
     }
 }

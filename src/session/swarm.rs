@@ -7,7 +7,8 @@
 //! - [`Choker`]: whom we upload to (`choker.rs`);
 //! - [`Timers`]: what runs on the clock (`timers.rs`);
 //! - [`Channels`]: events out, helper threads in (`channels.rs`);
-//! - [`Disk`]: the data and the work on it (`disk.rs`).
+//! - [`Disk`]: the data and the work on it (`disk.rs`);
+//! - [`Distribution`]: which pieces a seed has sent, to send each once (`distribution.rs`).
 //!
 //! The loop waits on three inputs: peer events (bounded, so fast peers are throttled by TCP
 //! when we fall behind), the control channel (new connections, peer addresses, tracker
@@ -27,6 +28,7 @@ use super::announce::{Announcer, Counters, Signal};
 use super::channels::{Channels, Control};
 use super::choker::Choker;
 use super::disk::Disk;
+use super::distribution::Distribution;
 use super::listen::{self, Dialer};
 use super::peers::Peers;
 use super::timers::Timers;
@@ -56,6 +58,8 @@ pub(super) struct Swarm {
     pub pex_seeds: super::pex::NamedSeeds,
     /// The web seeds in use (BEP 19).
     pub webseeds: super::webseeds::WebSeeds,
+    /// Which of our pieces have left us, so a seed sends each once while it can.
+    pub distribution: Distribution,
 }
 
 /// Runs the session until it completes (without `keep_seeding`), times out or is stopped.
@@ -128,6 +132,7 @@ pub fn run(
         disk,
         pex_seeds: Default::default(),
         webseeds: Default::default(),
+        distribution: Distribution::new(config.metainfo.layout().piece_count()),
         config,
     };
     let announcer_thread = swarm.start_announcer();
