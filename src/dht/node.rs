@@ -260,6 +260,7 @@ impl Node {
             }
         }
         self.counters.queries_served += 1;
+        self.send(from, Message { transaction, body: Body::Response(response) });
         // A stranger that queries us may be worth a place: ping it, and it enters if it answers.
         if self.transactions.len() < super::transactions::MAX_PENDING / 4
             && !self.table.contains_id(&query.id)
@@ -267,7 +268,6 @@ impl Node {
         {
             self.ping(from, Some(query.id), now);
         }
-        self.send(from, Message { transaction, body: Body::Response(response) });
     }
 
     fn on_response(&mut self, pending: Pending, response: &Response, now: Instant) {
