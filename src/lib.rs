@@ -26,7 +26,7 @@
 //!
 //! # Modules, in import order
 //!
-//! [`types`] → [`bencode`] → [`metainfo`] / [`magnet`] → [`layout`] → [`storage`] /
+//! [`types`] → [`bencode`] / [`merkle`] → [`metainfo`] / [`magnet`] → [`layout`] → [`storage`] /
 //! [`hash`] / [`bitfield`] → [`wire`] / [`mse`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`bandwidth`] holds the
 //! token buckets of `--max-down` and `--max-up`, which peers and the session share; [`webseed`]
 //! fetches runs of pieces from BEP 19 web seeds over HTTP, for the session to check; [`create`] makes torrents
@@ -64,6 +64,7 @@ pub mod fetch;
 pub mod hash;
 pub mod layout;
 pub mod magnet;
+pub mod merkle;
 pub mod metainfo;
 pub mod mse;
 pub mod peer;
