@@ -57,6 +57,11 @@ impl Dict {
         self.position(key).ok().map(|at| &self.0[at].1)
     }
 
+    /// The value under `key`, to change it.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
+        self.position(key).ok().map(|at| &mut self.0[at].1)
+    }
+
     /// True when `key` is present.
     pub fn contains_key(&self, key: &[u8]) -> bool {
         self.position(key).is_ok()

@@ -202,6 +202,7 @@ pub fn create(
         web_seeds: options.web_seeds.clone(),
         comment: options.comment.clone(),
         creation_date: (!options.no_date).then(unix_now),
+        ..TorrentBuilder::default()
     };
     let (bytes, metainfo) =
         builder.build().map_err(|reason| Error::Data { path: options.input.clone(), reason })?;

@@ -1,5 +1,9 @@
 //! Piece hashing with rayon over mapped files: create, verify-all and verify-one.
 //!
+//! A piece is checked against every hash the torrent has for it ([`Expected`]): the v1
+//! SHA-1 of the whole piece, and for v2 and hybrid torrents the BEP 52 merkle hash of the
+//! piece's part of its file, both taken in one pass over the bytes.
+//!
 //! Pieces are hashed in parallel, each thread taking contiguous runs of pieces (about 8 MiB)
 //! so reads stay sequential: a run is faulted in with one call, hashed in place (mapped bytes
 //! are never copied), then its pages are released from our resident memory, so hashing a file larger than RAM
@@ -12,8 +16,66 @@ use rayon::prelude::*;
 use sha1::{Digest, Sha1};
 
 use crate::error::Error;
+use crate::merkle::PieceHasher;
+use crate::metainfo::Metainfo;
 use crate::storage::{Storage, StorageError};
 use crate::types::PieceIndex;
+
+/// The hashes a torrent's pieces are checked against.
+#[derive(Clone, Copy)]
+pub struct Expected<'a> {
+    /// v1 SHA-1 per piece (empty for a v2-only torrent).
+    v1: &'a [[u8; 20]],
+    /// The torrent, when its pieces also have v2 hashes.
+    v2: Option<&'a Metainfo>,
+}
+
+impl<'a> Expected<'a> {
+    /// Every hash `meta` has: v1, v2 or both.
+    pub fn of(meta: &'a Metainfo) -> Expected<'a> {
+        let v2 = meta.info.version.has_v2().then_some(meta);
+        Expected { v1: &meta.info.pieces, v2 }
+    }
+
+    /// v1 piece hashes only.
+    pub fn v1(pieces: &'a [[u8; 20]]) -> Expected<'a> {
+        Expected { v1: pieces, v2: None }
+    }
+
+    /// Hashes `piece` as it is on disk and compares it with every hash it has.
+    fn check(&self, storage: &Storage, piece: PieceIndex, scratch: &mut Vec<u8>) -> PieceStatus {
+        let range = storage.layout().piece_range(piece);
+        let v1 = self.v1.get(piece.get());
+        let v2 = self.v2.and_then(|meta| meta.v2_piece(piece));
+        if v1.is_none() && v2.is_none() {
+            return PieceStatus::Bad;
+        }
+        let mut sha1 = v1.map(|_| Sha1::new());
+        let mut merkle = PieceHasher::default();
+        let mut left = v2.as_ref().map_or(0, |p| p.bytes.end - p.bytes.start);
+        let read = storage.visit(range, scratch, |bytes| {
+            if let Some(sha1) = sha1.as_mut() {
+                sha1.update(bytes);
+            }
+            let take = usize::try_from(left).unwrap_or(usize::MAX).min(bytes.len());
+            if take > 0 {
+                merkle.update(&bytes[..take]);
+                left -= take as u64;
+            }
+        });
+        match read {
+            Ok(()) => {}
+            Err(StorageError::Fault { .. }) => return PieceStatus::Bad,
+            Err(_) => return PieceStatus::Missing,
+        }
+        let v1_good = match (v1, sha1) {
+            (Some(want), Some(sha1)) => <[u8; 20]>::from(sha1.finalize()) == *want,
+            _ => true,
+        };
+        let v2_good = v2.is_none_or(|p| merkle.finish(p.width) == p.expected);
+        if v1_good && v2_good { PieceStatus::Good } else { PieceStatus::Bad }
+    }
+}
 
 /// What verification found for one piece.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,17 +110,12 @@ fn hash_range(
     Ok(hasher.finalize().into())
 }
 
-/// True when the piece on disk matches `expected`.
-pub fn verify_piece(storage: &Storage, piece: PieceIndex, expected: &[u8; 20]) -> PieceStatus {
-    status_of(hash_piece(storage, piece), expected)
-}
-
-fn status_of(hash: Result<[u8; 20], StorageError>, expected: &[u8; 20]) -> PieceStatus {
-    match hash {
-        Ok(hash) if &hash == expected => PieceStatus::Good,
-        Ok(_) | Err(StorageError::Fault { .. }) => PieceStatus::Bad,
-        Err(_) => PieceStatus::Missing,
-    }
+/// What the piece on disk is against every hash the torrent has for it; its pages are
+/// released afterwards.
+pub fn verify_piece(storage: &Storage, piece: PieceIndex, expected: &Expected) -> PieceStatus {
+    let status = expected.check(storage, piece, &mut Vec::new());
+    storage.release(storage.layout().piece_range(piece));
+    status
 }
 
 /// Hashes every piece in parallel runs, calling `each` with each piece's result in order
@@ -67,7 +124,7 @@ fn hash_runs<T: Send>(
     storage: &Storage,
     threads: usize,
     progress: &AtomicU64,
-    each: impl Fn(PieceIndex, Result<[u8; 20], StorageError>) -> T + Sync,
+    each: impl Fn(PieceIndex, &mut Vec<u8>) -> T + Sync,
 ) -> Result<Vec<T>, Error> {
     storage.advise_sequential();
     let layout = storage.layout();
@@ -86,9 +143,9 @@ fn hash_runs<T: Send>(
                 let out = run
                     .map(|index| {
                         let piece = PieceIndex(index);
-                        let hash = hash_range(storage, layout.piece_range(piece), &mut scratch);
+                        let out = each(piece, &mut scratch);
                         progress.fetch_add(u64::from(layout.piece_len(piece)), Ordering::Relaxed);
-                        each(piece, hash)
+                        out
                     })
                     .collect();
                 storage.release(bytes);
@@ -105,21 +162,20 @@ pub fn hash_all(
     threads: usize,
     progress: &AtomicU64,
 ) -> Result<Vec<[u8; 20]>, Error> {
-    let hashes = hash_runs(storage, threads, progress, |_, hash| hash)?;
+    let hashes = hash_runs(storage, threads, progress, |piece, scratch| {
+        hash_range(storage, storage.layout().piece_range(piece), scratch)
+    })?;
     Ok(hashes.into_iter().collect::<Result<_, StorageError>>()?)
 }
 
-/// Checks every piece against `expected` (one hash per piece).
+/// Checks every piece against every hash the torrent has for it.
 pub fn verify_all(
     storage: &Storage,
-    expected: &[[u8; 20]],
+    expected: &Expected,
     threads: usize,
     progress: &AtomicU64,
 ) -> Result<Vec<PieceStatus>, Error> {
-    hash_runs(storage, threads, progress, |piece, hash| match expected.get(piece.get()) {
-        Some(want) => status_of(hash, want),
-        None => PieceStatus::Bad,
-    })
+    hash_runs(storage, threads, progress, |piece, scratch| expected.check(storage, piece, scratch))
 }
 
 fn pool(threads: usize) -> Result<rayon::ThreadPool, Error> {
@@ -157,12 +213,13 @@ mod tests {
             let progress = AtomicU64::new(0);
             assert_eq!(hash_all(&storage, 2, &progress).expect("hash"), want);
             assert_eq!(progress.load(Ordering::Relaxed), 100);
-            let status = verify_all(&storage, &want, 2, &progress).expect("verify");
+            let status = verify_all(&storage, &Expected::v1(&want), 2, &progress).expect("verify");
             assert!(status.iter().all(|s| *s == PieceStatus::Good));
         }
         std::fs::remove_file(&paths[3]).expect("remove");
         let storage = Storage::open_read(&paths, &layout, IoMode::Mmap).expect("open");
-        let status = verify_all(&storage, &want, 1, &AtomicU64::new(0)).expect("verify");
+        let status =
+            verify_all(&storage, &Expected::v1(&want), 1, &AtomicU64::new(0)).expect("verify");
         assert_eq!(
             status,
             [PieceStatus::Good, PieceStatus::Good, PieceStatus::Missing, PieceStatus::Missing]

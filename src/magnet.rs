@@ -1,20 +1,22 @@
-//! Magnet links (BEP 9): parse and print `magnet:?xt=urn:btih:…&dn=…&tr=…&x.pe=…&ws=…`.
+//! Magnet links (BEP 9, 52): parse and print
+//! `magnet:?xt=urn:btih:…&xt=urn:btmh:1220…&dn=…&tr=…&x.pe=…&ws=…`.
 //!
 //! This module owns the link's text and nothing else: it opens no sockets and resolves no
-//! host names. What a link names is a [`MagnetLink`]: the info hash (40 hex or 32 base32
-//! characters), an optional display name, every tracker (`tr`), every peer address (`x.pe`,
+//! host names. What a link names is a [`MagnetLink`]: the v1 info hash (`btih`, 40 hex or 32
+//! base32 characters) and/or the v2 one (`btmh`, a SHA-256 multihash: `1220` and 64 hex
+//! digits), an optional display name, every tracker (`tr`), every peer address (`x.pe`,
 //! `HOST:PORT` with the port checked) and every web seed (`ws`). Keys may carry a BEP 9 index
 //! suffix (`tr.1`); unknown keys are ignored. Values are percent-decoded (a `+` in `dn` is a
 //! space) and must then be UTF-8.
 //!
-//! Invariants: a parsed link has exactly one info hash; every peer has a host and a port
+//! Invariants: a parsed link has at most one info hash of each version, and at least one; every peer has a host and a port
 //! from 1 to 65535; [`MagnetLink::to_uri`] and [`MagnetLink::parse`] are a matched pair.
 //! Anything malformed is one [`MagnetError`] naming what is wrong; a link longer than
 //! [`MAX_LINK_LEN`] is refused before it is read.
 
 use std::fmt;
 
-use crate::types::{InfoHash, url_encode};
+use crate::types::{InfoHash, InfoHashV2, url_encode};
 
 /// Longest magnet link we read (64 KiB): room for hundreds of trackers and peers.
 pub const MAX_LINK_LEN: usize = 64 * 1024;
@@ -22,8 +24,13 @@ pub const MAX_LINK_LEN: usize = 64 * 1024;
 /// What a magnet link says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MagnetLink {
-    /// `xt=urn:btih:`: the torrent's v1 info hash.
+    /// `xt=urn:btih:`: the torrent's v1 info hash; for a link with only a v2 hash, that
+    /// hash truncated to 20 bytes (what stands for the torrent on the wire).
     pub info_hash: InfoHash,
+    /// `xt=urn:btmh:1220…`: the torrent's v2 info hash.
+    pub info_hash_v2: Option<InfoHashV2>,
+    /// True when the link has a `btih` (v1) info hash.
+    pub has_v1: bool,
     /// `dn`: the display name, a suggestion for the torrent's name.
     pub name: Option<String>,
     /// `tr`: tracker URLs, in the order given, without repeats.
@@ -60,10 +67,14 @@ impl fmt::Display for MagnetError {
             MagnetError::TooLong(len) => {
                 write!(f, "it is {len} bytes long, over the {MAX_LINK_LEN}-byte limit")
             }
-            MagnetError::MissingInfoHash => f.write_str("it has no xt=urn:btih: info hash"),
-            MagnetError::BadInfoHash(value) => {
-                write!(f, "info hash {value:?} is neither 40 hex nor 32 base32 characters")
+            MagnetError::MissingInfoHash => {
+                f.write_str("it has no xt=urn:btih: or xt=urn:btmh: info hash")
             }
+            MagnetError::BadInfoHash(value) => write!(
+                f,
+                "info hash {value:?} is neither 40 hex nor 32 base32 characters, \
+                 nor 1220 and 64 hex"
+            ),
             MagnetError::TwoInfoHashes => f.write_str("it names two different info hashes"),
             MagnetError::BadEscape(key) => {
                 write!(f, "the {key} value has a bad percent escape or is not UTF-8")
@@ -82,6 +93,8 @@ impl MagnetLink {
     pub fn new(info_hash: InfoHash) -> MagnetLink {
         MagnetLink {
             info_hash,
+            info_hash_v2: None,
+            has_v1: true,
             name: None,
             trackers: Vec::new(),
             peers: Vec::new(),
@@ -115,8 +128,16 @@ impl MagnetLink {
             match key {
                 "xt" => {
                     let value = value(false)?;
+                    if let Some(hash) = strip_prefix_ignore_case(&value, "urn:btmh:") {
+                        let hash = parse_multihash(hash)?;
+                        if link.info_hash_v2.is_some_and(|seen| seen != hash) {
+                            return Err(MagnetError::TwoInfoHashes);
+                        }
+                        link.info_hash_v2 = Some(hash);
+                        continue;
+                    }
                     let Some(hash) = strip_prefix_ignore_case(&value, "urn:btih:") else {
-                        continue; // another kind of exact topic (btmh, sha1...): not ours
+                        continue; // another kind of exact topic (sha1, ed2k...): not ours
                     };
                     let hash = parse_info_hash(hash)?;
                     if info_hash.is_some_and(|seen| seen != hash) {
@@ -137,13 +158,23 @@ impl MagnetLink {
                 _ => {}
             }
         }
-        link.info_hash = info_hash.ok_or(MagnetError::MissingInfoHash)?;
+        link.has_v1 = info_hash.is_some();
+        link.info_hash = info_hash
+            .or(link.info_hash_v2.map(|v2| v2.truncated()))
+            .ok_or(MagnetError::MissingInfoHash)?;
         Ok(link)
     }
 
-    /// The link as text: info hash in hex, then name, trackers, peers and web seeds.
+    /// The link as text: info hashes in hex, then name, trackers, peers and web seeds.
     pub fn to_uri(&self) -> String {
-        let mut out = format!("magnet:?xt=urn:btih:{}", self.info_hash.to_hex());
+        let mut topics = Vec::new();
+        if self.has_v1 || self.info_hash_v2.is_none() {
+            topics.push(format!("xt=urn:btih:{}", self.info_hash.to_hex()));
+        }
+        if let Some(v2) = self.info_hash_v2 {
+            topics.push(format!("xt=urn:btmh:1220{}", v2.to_hex()));
+        }
+        let mut out = format!("magnet:?{}", topics.join("&"));
         let mut add = |key: &str, value: &str| {
             out.push('&');
             out.push_str(key);
@@ -195,6 +226,13 @@ fn parse_info_hash(text: &str) -> Result<InfoHash, MagnetError> {
         32 => base32_decode(text).map(InfoHash).ok_or_else(bad),
         _ => Err(bad()),
     }
+}
+
+/// A SHA-256 multihash: `1220` (the SHA-256 code and 32-byte length) and 64 hex digits.
+fn parse_multihash(text: &str) -> Result<InfoHashV2, MagnetError> {
+    let bad = || MagnetError::BadInfoHash(text.chars().take(72).collect());
+    let digest = strip_prefix_ignore_case(text, "1220").ok_or_else(bad)?;
+    InfoHashV2::from_hex(digest).ok_or_else(bad)
 }
 
 /// Decodes 32 base32 characters into 20 bytes.
@@ -306,11 +344,25 @@ mod tests {
     }
 
     #[test]
+    fn reads_v2_and_hybrid_links() {
+        let v2 = "ab".repeat(32);
+        let link = MagnetLink::parse(&format!("magnet:?xt=urn:btmh:1220{v2}")).expect("v2");
+        assert_eq!(link.info_hash_v2.map(|h| h.to_hex()), Some(v2.clone()));
+        assert!(!link.has_v1);
+        assert_eq!(link.info_hash.to_hex(), v2[..40]);
+        let both = format!("magnet:?xt=urn:btih:{HEX}&xt=urn:btmh:1220{v2}");
+        let link = MagnetLink::parse(&both).expect("hybrid");
+        assert_eq!((link.has_v1, link.info_hash.to_hex()), (true, HEX.to_string()));
+        assert_eq!(link.to_uri(), both);
+    }
+
+    #[test]
     fn refuses_malformed_links_with_one_reason() {
         let cases: &[(&str, MagnetError)] = &[
             ("http://x", MagnetError::NotMagnet),
             ("magnet:?dn=x", MagnetError::MissingInfoHash),
-            ("magnet:?xt=urn:btmh:1220aa", MagnetError::MissingInfoHash),
+            ("magnet:?xt=urn:btmh:1220aa", MagnetError::BadInfoHash("1220aa".into())),
+            ("magnet:?xt=urn:sha1:aa", MagnetError::MissingInfoHash),
             ("magnet:?xt=urn:btih:abc", MagnetError::BadInfoHash("abc".into())),
             ("magnet:?xt=urn:btih:%zz", MagnetError::BadEscape("xt".into())),
             ("magnet:?dn=%ff&xt=urn:btih:", MagnetError::BadEscape("dn".into())),

@@ -1,9 +1,18 @@
-//! `.torrent` files (BEP 3, 12, 19): parse and validate, keep the raw `info` bytes, emit.
+//! `.torrent` files (BEP 3, 12, 19, 47, 52): parse and validate, keep the raw `info` bytes,
+//! emit.
 //!
 //! [`Metainfo::from_bytes`] is the single gate every command goes through: after it, names and
 //! paths are safe to join under an output folder, sizes add up without overflow, and the
-//! piece hashes match the piece count. The info hash is the SHA-1 of the `info` dictionary's
-//! bytes exactly as they appear in the file, never of a re-encoding.
+//! piece hashes match the piece count. The info hashes are the SHA-1 (v1) and SHA-256 (v2) of
+//! the `info` dictionary's bytes exactly as they appear in the file, never of a re-encoding.
+//!
+//! A v2 torrent (`meta version` 2, a `file tree`) aligns every file to a piece; its
+//! [`Info::files`] holds the pad files that alignment implies, as a hybrid's v1 `files` list
+//! does, so one [`Layout`] serves v1, v2 and hybrid torrents alike. Each v2 file's `pieces
+//! root` is proven to match its `piece layers` entry, and a hybrid's v1 and v2 views are
+//! proven to describe the same files.
+
+mod v2;
 
 mod build;
 mod parse;
@@ -14,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::layout::Layout;
-use crate::types::InfoHash;
+use crate::merkle::Node;
+use crate::types::{InfoHash, InfoHashV2};
 
 pub use build::TorrentBuilder;
 pub use path::{PathError, check_component};
@@ -27,8 +37,14 @@ pub const MAX_TORRENT_SIZE: u64 = 10 << 20;
 pub struct Metainfo {
     /// The `info` dictionary's content.
     pub info: Info,
-    /// SHA-1 of the raw `info` bytes.
+    /// SHA-1 of the raw `info` bytes; for a v2-only torrent, the v2 hash truncated to 20
+    /// bytes, which is what stands for it in handshakes and announces.
     pub info_hash: InfoHash,
+    /// SHA-256 of the raw `info` bytes, for v2 and hybrid torrents.
+    pub info_hash_v2: Option<InfoHashV2>,
+    /// For each file of [`Info::files`], its BEP 52 piece layer (one hash per piece), for
+    /// v2 files longer than one piece; empty otherwise.
+    pub piece_layers: Vec<Vec<Node>>,
     /// The raw `info` dictionary, as it appears in the file.
     pub raw_info: Vec<u8>,
     /// Tracker URLs by tier (BEP 12); from `announce` alone when there is no `announce-list`.
@@ -52,12 +68,60 @@ pub struct Info {
     pub name: String,
     /// Bytes per piece.
     pub piece_length: u32,
-    /// SHA-1 of each piece, in order.
+    /// SHA-1 of each piece, in order; empty for a v2-only torrent.
     pub pieces: Vec<[u8; 20]>,
+    /// v1, v2 or both.
+    pub version: MetaVersion,
     /// The files in stream order. A single-file torrent has one entry whose path is empty.
     pub files: Vec<FileEntry>,
     /// BEP 27 private flag.
     pub private: bool,
+}
+
+/// How one piece is checked against its v2 hash (see [`Metainfo::v2_piece`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct V2Piece {
+    /// The file the piece belongs to.
+    pub file: usize,
+    /// The stream range of the file's bytes in the piece (it starts at the piece's start).
+    pub bytes: std::ops::Range<u64>,
+    /// How many 16 KiB leaves the piece's subtree is padded to.
+    pub width: usize,
+    /// The piece layer's hash, or the file's pieces root for a file of one piece or less.
+    pub expected: Node,
+}
+
+/// Which BEP a torrent's `info` follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MetaVersion {
+    /// BEP 3: `pieces` and `length` or `files`.
+    #[default]
+    V1,
+    /// BEP 52 only: `meta version` 2 and a `file tree`.
+    V2,
+    /// Both views of the same files (BEP 52 "hybrid").
+    Hybrid,
+}
+
+impl MetaVersion {
+    /// True when the torrent has v1 piece hashes.
+    pub fn has_v1(self) -> bool {
+        self != MetaVersion::V2
+    }
+
+    /// True when the torrent has a v2 file tree.
+    pub fn has_v2(self) -> bool {
+        self != MetaVersion::V1
+    }
+
+    /// `v1`, `v2` or `hybrid`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetaVersion::V1 => "v1",
+            MetaVersion::V2 => "v2",
+            MetaVersion::Hybrid => "hybrid",
+        }
+    }
 }
 
 /// One file of a torrent.
@@ -69,6 +133,8 @@ pub struct FileEntry {
     pub length: u64,
     /// BEP 47 attributes.
     pub attr: FileAttr,
+    /// BEP 52 `pieces root` of a v2 file with data.
+    pub pieces_root: Option<Node>,
 }
 
 /// The BEP 47 attributes of a file (`attr`, one letter each).
@@ -87,7 +153,7 @@ pub struct FileAttr {
 impl FileEntry {
     /// A plain file (no attributes).
     pub fn new(path: Vec<String>, length: u64) -> FileEntry {
-        FileEntry { path, length, attr: FileAttr::default() }
+        FileEntry { path, length, attr: FileAttr::default(), pieces_root: None }
     }
 
     /// True for a BEP 47 pad file.
@@ -150,13 +216,46 @@ impl Metainfo {
             .map_err(|reason| Error::Torrent { path: path.to_path_buf(), reason })
     }
 
-    /// The BEP 9 magnet link: info hash, name and trackers.
+    /// Where piece `piece` of a v2 or hybrid torrent is checked against its v2 hash: the
+    /// file it belongs to (every v2 file starts at a piece), the stream range of that file's
+    /// bytes in the piece (the rest of the piece is padding), and the expected hash with the
+    /// width its leaves are padded to. `None` for a v1 torrent or a piece of no file.
+    pub fn v2_piece(&self, piece: crate::types::PieceIndex) -> Option<V2Piece> {
+        if !self.info.version.has_v2() {
+            return None;
+        }
+        let range = self.layout.piece_range(piece);
+        let slice = self.layout.slices(range.clone()).find(|s| !self.layout.is_virtual(s.file))?;
+        let file = self.info.files.get(slice.file)?;
+        let root = file.pieces_root?;
+        let piece_length = self.info.piece_length;
+        let layer = self.piece_layers.get(slice.file).filter(|layer| !layer.is_empty());
+        let expected = match layer {
+            Some(layer) => {
+                *layer.get(usize::try_from(slice.offset / u64::from(piece_length)).ok()?)?
+            }
+            None => root,
+        };
+        Some(V2Piece {
+            file: slice.file,
+            bytes: range.start..range.start + slice.length,
+            width: crate::merkle::piece_width(file.length, piece_length),
+            expected,
+        })
+    }
+
+    /// The BEP 9 magnet link: info hashes (`btih` for v1, `btmh` with the SHA-256
+    /// multihash prefix `1220` for v2), name and trackers.
     pub fn magnet(&self) -> String {
-        let mut link = format!(
-            "magnet:?xt=urn:btih:{}&dn={}",
-            self.info_hash.to_hex(),
-            crate::types::url_encode(self.info.name.as_bytes())
-        );
+        let mut link = String::from("magnet:?");
+        if self.info.version.has_v1() {
+            link.push_str(&format!("xt=urn:btih:{}&", self.info_hash.to_hex()));
+        }
+        if let Some(v2) = self.info_hash_v2 {
+            link.push_str(&format!("xt=urn:btmh:1220{}&", v2.to_hex()));
+        }
+        link.push_str("dn=");
+        link.push_str(&crate::types::url_encode(self.info.name.as_bytes()));
         for url in self.trackers.iter().flatten() {
             link.push_str("&tr=");
             link.push_str(&crate::types::url_encode(url.as_bytes()));

@@ -34,6 +34,43 @@ impl fmt::Debug for InfoHash {
     }
 }
 
+/// The SHA-256 of a v2 or hybrid torrent's raw bencoded `info` dictionary (BEP 52), 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InfoHashV2(pub [u8; 32]);
+
+impl InfoHashV2 {
+    /// The 64-character lowercase hex form.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Parses 64 hex digits (either case).
+    pub fn from_hex(text: &str) -> Option<InfoHashV2> {
+        let bytes = unhex(text)?;
+        Some(InfoHashV2(bytes.try_into().ok()?))
+    }
+
+    /// The first 20 bytes: what stands for a v2-only torrent where 20 bytes fit (peer
+    /// handshakes, tracker announces, the DHT).
+    pub fn truncated(&self) -> InfoHash {
+        let mut out = [0u8; 20];
+        out.copy_from_slice(&self.0[..20]);
+        InfoHash(out)
+    }
+}
+
+impl fmt::Display for InfoHashV2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for InfoHashV2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InfoHashV2({})", self.to_hex())
+    }
+}
+
 /// A peer's 20-byte id. Ours follow BEP 20's Azureus style: `-MT0100-` and 12 random bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PeerId(pub [u8; 20]);

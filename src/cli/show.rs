@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use argh::FromArgs;
 use mt::Error;
 use mt::magnet::{MagnetError, MagnetLink};
-use mt::metainfo::Metainfo;
+use mt::metainfo::{MetaVersion, Metainfo};
 use serde_json::{Value, json};
 
 use super::output::{escaped, human_bytes, json_line};
@@ -68,9 +68,12 @@ pub fn run(args: ShowArgs) -> Result<i32, Error> {
         json_line(&json!({
             "name": info.name,
             "info_hash": meta.info_hash.to_hex(),
+            "info_hash_v2": meta.info_hash_v2.map(|h| h.to_hex()),
+            "meta_version": if info.version.has_v2() { 2 } else { 1 },
+            "version": info.version.name(),
             "total_size": info.total_length(),
             "piece_length": info.piece_length,
-            "pieces": info.pieces.len(),
+            "pieces": meta.layout().piece_count(),
             "private": info.private,
             "trackers": meta.trackers,
             "web_seeds": meta.web_seeds,
@@ -83,11 +86,22 @@ pub fn run(args: ShowArgs) -> Result<i32, Error> {
         return Ok(0);
     }
     println!("name          {}", escaped(&info.name));
-    println!("info hash     {}", meta.info_hash);
+    let version = match info.version {
+        MetaVersion::V1 => "1 (v1)",
+        MetaVersion::V2 => "2 (v2 only)",
+        MetaVersion::Hybrid => "2 (hybrid: v1 and v2)",
+    };
+    println!("meta version  {version}");
+    if info.version.has_v1() {
+        println!("info hash     {}", meta.info_hash);
+    }
+    if let Some(v2) = meta.info_hash_v2 {
+        println!("info hash v2  {v2}");
+    }
     println!("size          {} ({} bytes)", human_bytes(info.total_length()), info.total_length());
     println!(
         "pieces        {} of {}",
-        info.pieces.len(),
+        meta.layout().piece_count(),
         human_bytes(u64::from(info.piece_length))
     );
     println!("private       {}", if info.private { "yes" } else { "no" });
@@ -155,6 +169,7 @@ fn show_magnet(link: &MagnetLink, json: bool) -> Result<i32, Error> {
     if json {
         json_line(&json!({
             "info_hash": link.info_hash.to_hex(),
+            "info_hash_v2": link.info_hash_v2.map(|h| h.to_hex()),
             "name": link.name,
             "trackers": link.trackers,
             "peers": link.peers,
@@ -163,7 +178,12 @@ fn show_magnet(link: &MagnetLink, json: bool) -> Result<i32, Error> {
         }));
         return Ok(0);
     }
-    println!("info hash     {}", link.info_hash);
+    if link.has_v1 {
+        println!("info hash     {}", link.info_hash);
+    }
+    if let Some(v2) = link.info_hash_v2 {
+        println!("info hash v2  {v2}");
+    }
     println!("name          {}", escaped(link.name.as_deref().unwrap_or("(not given)")));
     if link.trackers.is_empty() {
         println!("trackers      none");

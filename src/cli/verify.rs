@@ -53,7 +53,8 @@ pub fn run(args: VerifyArgs) -> Result<i32, Error> {
     let storage = Storage::open_read(&paths, layout, IoMode::Auto)?;
     let bar = ByteBar::start("verifying", layout.total_length(), progress::wanted(args.json));
     let started = std::time::Instant::now();
-    let status = hash::verify_all(&storage, &meta.info.pieces, args.threads, bar.counter());
+    let status =
+        hash::verify_all(&storage, &hash::Expected::of(&meta), args.threads, bar.counter());
     bar.finish();
     let status = status?;
     let elapsed = started.elapsed();
@@ -67,13 +68,15 @@ pub fn run(args: VerifyArgs) -> Result<i32, Error> {
             continue;
         }
         let pieces = layout.file_pieces(index);
-        let of = |want| pieces.clone().filter(|p| status[*p as usize] == want).count();
+        let bad: Vec<u32> =
+            pieces.clone().filter(|p| status[*p as usize] != PieceStatus::Good).collect();
         let state = match storage.unavailable(index) {
             Some(reason) => format!("missing ({reason})"),
-            None if of(PieceStatus::Bad) > 0 || of(PieceStatus::Missing) > 0 => format!(
-                "damaged ({} of {} pieces bad)",
-                of(PieceStatus::Bad) + of(PieceStatus::Missing),
-                pieces.len()
+            None if !bad.is_empty() => format!(
+                "damaged ({} of {} pieces bad, at {})",
+                bad.len(),
+                pieces.len(),
+                offsets_text(layout, index, &bad)
             ),
             None => "ok".to_string(),
         };
@@ -112,4 +115,20 @@ pub fn run(args: VerifyArgs) -> Result<i32, Error> {
         );
     }
     Ok(if good == status.len() { 0 } else { 1 })
+}
+
+/// Where the bad pieces start in file `file`: "offset N" for the first few, then a count.
+fn offsets_text(layout: &mt::layout::Layout, file: usize, bad: &[u32]) -> String {
+    const SHOWN: usize = 4;
+    let offsets: Vec<String> = bad
+        .iter()
+        .take(SHOWN)
+        .filter_map(|&p| layout.piece(p))
+        .filter_map(|piece| layout.slices(layout.piece_range(piece)).find(|s| s.file == file))
+        .map(|slice| slice.offset.to_string())
+        .collect();
+    let more = bad.len().saturating_sub(SHOWN);
+    let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+    let word = if offsets.len() == 1 { "offset" } else { "offsets" };
+    format!("{word} {}{tail}", offsets.join(", "))
 }

@@ -5,12 +5,13 @@
 //! through [`super::path`]. Unknown keys are ignored, as BEP 3 asks.
 
 use sha1::{Digest, Sha1};
+use sha2::Sha256;
 
 use super::path::{check_component, check_unique};
-use super::{FileAttr, FileEntry, Info, Metainfo};
+use super::{FileAttr, FileEntry, Info, MetaVersion, Metainfo, v2};
 use crate::bencode::{self, Value};
 use crate::layout::Layout;
-use crate::types::InfoHash;
+use crate::types::{InfoHash, InfoHashV2};
 
 /// Largest piece length we accept in a torrent we read (256 MiB).
 pub const MAX_PIECE_LENGTH: i64 = 256 << 20;
@@ -24,7 +25,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Metainfo, String> {
     let lengths: Vec<u64> = info.files.iter().map(|f| f.length).collect();
     let layout = Layout::new(info.piece_length, &lengths).map_err(|e| e.to_string())?;
     let layout = layout.with_virtual_files(info.files.iter().map(FileEntry::is_virtual).collect());
-    if info.pieces.len() != layout.piece_count() as usize {
+    if info.version.has_v1() && info.pieces.len() != layout.piece_count() as usize {
         return Err(format!(
             "pieces holds {} hashes but the files need {} pieces",
             info.pieces.len(),
@@ -46,9 +47,21 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Metainfo, String> {
         }
         Some(_) => return Err("url-list is not a string or a list".into()),
     };
+    let piece_layers = if info.version.has_v2() {
+        v2::parse_piece_layers(root.get(&b"piece layers"[..]), &info.files, info.piece_length)?
+    } else {
+        Vec::new()
+    };
+    let info_hash_v2 = info.version.has_v2().then(|| InfoHashV2(Sha256::digest(&raw_info).into()));
+    let info_hash = match info_hash_v2 {
+        Some(v2) if !info.version.has_v1() => v2.truncated(),
+        _ => InfoHash(Sha1::digest(&raw_info).into()),
+    };
     Ok(Metainfo {
         info,
-        info_hash: InfoHash(Sha1::digest(&raw_info).into()),
+        info_hash,
+        info_hash_v2,
+        piece_layers,
         raw_info,
         trackers,
         web_seeds,
@@ -93,19 +106,54 @@ fn parse_info(info: &Value) -> Result<Info, String> {
     }
     let piece_length = u32::try_from(piece_length).map_err(|_| "piece length too large")?;
 
-    let pieces = info.get("pieces").ok_or("info has no pieces")?;
-    let pieces = pieces.as_bytes().ok_or("pieces is not a byte string")?;
-    if pieces.len() % 20 != 0 {
-        return Err(format!("pieces is {} bytes, not a multiple of 20", pieces.len()));
-    }
-    let pieces = pieces.chunks_exact(20).map(|c| c.try_into().unwrap_or([0; 20])).collect();
-
     let private = match info.get("private") {
         None => false,
         Some(Value::Int(flag)) => *flag == 1,
         Some(_) => return Err("private is not an integer".into()),
     };
 
+    let tree = match (info.get("meta version"), info.get("file tree")) {
+        (None, None) => None,
+        (Some(Value::Int(2)), Some(tree)) => Some(tree),
+        (Some(Value::Int(2)), None) => return Err("meta version 2 without a file tree".into()),
+        (None, Some(_)) => return Err("file tree without meta version 2".into()),
+        (Some(Value::Int(n)), _) => return Err(format!("meta version {n} is not supported")),
+        (Some(_), _) => return Err("meta version is not an integer".into()),
+    };
+    let tree = match tree {
+        Some(tree) => {
+            v2::check_piece_length(piece_length)?;
+            Some(v2::parse_file_tree(tree)?)
+        }
+        None => None,
+    };
+    let (version, pieces, files) = match (info.get("pieces"), tree) {
+        (None, None) => return Err("info has no pieces".into()),
+        (None, Some(tree)) => (MetaVersion::V2, Vec::new(), v2::aligned(tree, piece_length)),
+        (Some(pieces), tree) => {
+            let pieces = parse_pieces(pieces)?;
+            let files = parse_v1_files(info)?;
+            match tree {
+                None => (MetaVersion::V1, pieces, files),
+                Some(tree) => {
+                    (MetaVersion::Hybrid, pieces, v2::merge_hybrid(files, tree, piece_length)?)
+                }
+            }
+        }
+    };
+    Ok(Info { name, piece_length, pieces, version, files, private })
+}
+
+fn parse_pieces(pieces: &Value) -> Result<Vec<[u8; 20]>, String> {
+    let pieces = pieces.as_bytes().ok_or("pieces is not a byte string")?;
+    if pieces.len() % 20 != 0 {
+        return Err(format!("pieces is {} bytes, not a multiple of 20", pieces.len()));
+    }
+    Ok(pieces.chunks_exact(20).map(|c| c.try_into().unwrap_or([0; 20])).collect())
+}
+
+/// The v1 `length` or `files` of an info dictionary.
+fn parse_v1_files(info: &Value) -> Result<Vec<FileEntry>, String> {
     let files = match (info.get("length"), info.get("files")) {
         (Some(_), Some(_)) => return Err("info has both length and files".into()),
         (None, None) => return Err("info has neither length nor files".into()),
@@ -114,16 +162,17 @@ fn parse_info(info: &Value) -> Result<Info, String> {
             if attr.padding || attr.symlink.is_some() {
                 return Err("the only file is a pad file or a symlink".into());
             }
-            vec![FileEntry { path: Vec::new(), length: size(length, "length")?, attr }]
+            let length = size(length, "length")?;
+            vec![FileEntry { attr, ..FileEntry::new(Vec::new(), length) }]
         }
         (None, Some(files)) => parse_files(files)?,
     };
-    Ok(Info { name, piece_length, pieces, files, private })
+    Ok(files)
 }
 
 /// BEP 47 `attr` (and `symlink path` for `l`) of a file dictionary; unknown letters are
 /// ignored.
-fn parse_attr(file: &Value, what: &str) -> Result<FileAttr, String> {
+pub(super) fn parse_attr(file: &Value, what: &str) -> Result<FileAttr, String> {
     let Some(attr) = file.get("attr") else { return Ok(FileAttr::default()) };
     let attr = attr.as_bytes().ok_or_else(|| format!("{what} attr is not a string"))?;
     let mut out = FileAttr {
@@ -178,7 +227,7 @@ fn parse_files(files: &Value) -> Result<Vec<FileEntry>, String> {
         if attr.symlink.is_some() && length != 0 {
             return Err(format!("file {i} is a symlink of length {length}, not 0"));
         }
-        out.push(FileEntry { path, length, attr });
+        out.push(FileEntry { attr, ..FileEntry::new(path, length) });
     }
     // Pad files may share a path (`.pad/N` for equal N): they are never on disk.
     let paths: Vec<Vec<String>> =

@@ -159,10 +159,7 @@ fn start_writer(
 /// Hashes a written piece and says on `control` whether it is good.
 fn check_piece(storage: &Storage, meta: &Metainfo, control: &Sender<Control>, piece: u32) {
     let index = PieceIndex(piece);
-    let good = match meta.info.pieces.get(index.get()) {
-        Some(expected) => hash::verify_piece(storage, index, expected) == PieceStatus::Good,
-        None => false,
-    };
+    let good = hash::verify_piece(storage, index, &hash::Expected::of(meta)) == PieceStatus::Good;
     let _ = control.send(Control::Hashed { piece, good });
 }
 

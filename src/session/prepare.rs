@@ -117,7 +117,7 @@ pub fn open_for_seeding(
     let hashed = AtomicU64::new(0);
     let (status, checked) = match &trust {
         None => {
-            let status = hash::verify_all(&storage, &meta.info.pieces, threads, progress)?;
+            let status = hash::verify_all(&storage, &hash::Expected::of(meta), threads, progress)?;
             hashed.store(meta.layout().total_length(), Ordering::Relaxed);
             (status, vec![true; status_len(meta)])
         }
@@ -189,7 +189,7 @@ fn verify_listed(
             let len = u64::from(layout.piece_len(piece));
             let status = if check[piece.get()] {
                 hashed.fetch_add(len, Ordering::Relaxed);
-                hash::verify_piece(storage, piece, &meta.info.pieces[piece.get()])
+                hash::verify_piece(storage, piece, &hash::Expected::of(meta))
             } else if trust.good.get(index) {
                 PieceStatus::Good
             } else {
@@ -239,7 +239,7 @@ fn recheck(
         .map(|index| {
             let piece = PieceIndex(index);
             hashed.fetch_add(u64::from(meta.layout().piece_len(piece)), Ordering::Relaxed);
-            (index, hash::verify_piece(storage, piece, &meta.info.pieces[piece.get()]))
+            (index, hash::verify_piece(storage, piece, &hash::Expected::of(meta)))
         })
         .collect();
     for (index, state) in found {

@@ -51,21 +51,31 @@ fn dedup(mut items: Vec<String>) -> Vec<String> {
     items
 }
 
-/// Valid links with every kind of parameter.
+/// Valid links with every kind of parameter: a v1 info hash, a v2 one (BEP 52), or both.
 pub fn link() -> impl Strategy<Value = MagnetLink> {
     (
-        any::<[u8; 20]>(),
+        (any::<[u8; 20]>(), proptest::option::of(any::<[u8; 32]>()), any::<bool>()),
         proptest::option::of(value()),
         vec(value(), 0..4),
         vec(peer(), 0..4),
         vec(value(), 0..3),
     )
-        .prop_map(|(hash, name, trackers, peers, web_seeds)| MagnetLink {
-            info_hash: InfoHash(hash),
-            name,
-            trackers: dedup(trackers),
-            peers: dedup(peers),
-            web_seeds: dedup(web_seeds),
+        .prop_map(|((hash, v2, v1_too), name, trackers, peers, web_seeds)| {
+            let info_hash_v2 = v2.map(mt::types::InfoHashV2);
+            let has_v1 = v1_too || info_hash_v2.is_none();
+            let info_hash = match info_hash_v2 {
+                Some(v2) if !has_v1 => v2.truncated(),
+                _ => InfoHash(hash),
+            };
+            MagnetLink {
+                info_hash,
+                info_hash_v2,
+                has_v1,
+                name,
+                trackers: dedup(trackers),
+                peers: dedup(peers),
+                web_seeds: dedup(web_seeds),
+            }
         })
 }
 

@@ -18,6 +18,7 @@ mod extension;
 mod krpc;
 mod magnet;
 mod metainfo;
+mod metainfo_v2;
 mod regressions;
 mod samples;
 mod support;

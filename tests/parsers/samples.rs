@@ -41,7 +41,7 @@ pub fn dict_value() -> impl Strategy<Value = Value> {
 /// A path component `check_component` accepts: ASCII or any printable text, with separators
 /// and colons (a drive prefix) replaced and `.` or `..` extended. Built rather than filtered,
 /// so no case is ever rejected.
-fn component() -> impl Strategy<Value = String> {
+pub fn component() -> impl Strategy<Value = String> {
     prop_oneof!["[a-zA-Z0-9 _.-]{1,10}", "\\PC{1,6}"].prop_map(|text| {
         let mut part = text.replace(['/', '\\', ':'], "_");
         if part == "." || part == ".." {
@@ -52,7 +52,7 @@ fn component() -> impl Strategy<Value = String> {
 }
 
 /// File paths with no repeats and no file that is also a folder of another.
-fn paths() -> impl Strategy<Value = Vec<Vec<String>>> {
+pub fn paths() -> impl Strategy<Value = Vec<Vec<String>>> {
     vec(vec(component(), 1..=3), 1..=6).prop_map(|candidates| {
         let mut kept: Vec<Vec<String>> = Vec::new();
         for path in candidates {
@@ -121,12 +121,13 @@ pub fn torrent() -> impl Strategy<Value = TorrentBuilder> {
                 web_seeds,
                 comment,
                 creation_date,
+                ..TorrentBuilder::default()
             }
         })
 }
 
 /// Twenty bytes that differ for every `seed`.
-fn hash_like(seed: u64) -> [u8; 20] {
+pub fn hash_like(seed: u64) -> [u8; 20] {
     let mut out = [0u8; 20];
     let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     for byte in &mut out {

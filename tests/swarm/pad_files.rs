@@ -52,8 +52,8 @@ fn a_download_sets_the_executable_bit_and_creates_no_symlink() {
         piece_length,
         pieces,
         files: vec![
-            FileEntry { path: vec!["run.sh".into()], length: 5_000, attr: executable },
-            FileEntry { path: vec!["link".into()], length: 0, attr: link },
+            FileEntry { attr: executable, ..FileEntry::new(vec!["run.sh".into()], 5_000) },
+            FileEntry { attr: link, ..FileEntry::new(vec!["link".into()], 0) },
             FileEntry::new(vec!["data.bin".into()], 3_000),
         ],
         ..TorrentBuilder::default()
