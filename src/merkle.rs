@@ -153,7 +153,8 @@ mod tests {
     #[test]
     fn a_root_from_the_piece_layer_equals_the_root_over_all_leaves() {
         let piece_length = 4 * 16_384u32;
-        let bytes: Vec<u8> = (0..9 * LEAF_LEN + 7).map(|i| (i * 7 % 253).to_le_bytes()[0]).collect();
+        let bytes: Vec<u8> =
+            (0..9 * LEAF_LEN + 7).map(|i| (i * 7 % 253).to_le_bytes()[0]).collect();
         let width = piece_width(bytes.len() as u64, piece_length);
         assert_eq!(width, 4);
         let layer: Vec<Node> = bytes.chunks(4 * LEAF_LEN).map(|p| piece_hash(p, width)).collect();

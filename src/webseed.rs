@@ -229,6 +229,7 @@ mod tests {
                 .map(|p| FileEntry::new(p.iter().map(|s| (*s).to_string()).collect(), 1))
                 .collect(),
             private: false,
+            version: crate::metainfo::MetaVersion::V1,
         }
     }
 

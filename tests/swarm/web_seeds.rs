@@ -144,9 +144,8 @@ fn pad_files_are_never_asked_of_a_web_seed() {
         files: vec![
             FileEntry::new(vec!["a.bin".into()], 5_000),
             FileEntry {
-                path: vec![".pad".into(), pad_len.to_string()],
-                length: pad_len as u64,
                 attr: pad,
+                ..FileEntry::new(vec![".pad".into(), pad_len.to_string()], pad_len as u64)
             },
             FileEntry::new(vec!["b.bin".into()], 40_000),
         ],
