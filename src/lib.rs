@@ -9,7 +9,7 @@
 //! ```text
 //! create: files → layout → hash (rayon, mmap) → metainfo → .torrent
 //! seed:   .torrent → metainfo → storage (mmap) → hash::verify_all → bitfield → session ⇄ peers ⇄ TCP
-//! get:    .torrent → metainfo → trackers / --peer / registry → session → peer threads ⇄ wire
+//! get:    .torrent → metainfo → trackers / --peer / registry / DHT → session → peer threads ⇄ wire
 //!         picker chooses blocks → storage write (pwrite) → hash piece (mapped) → have → all peers
 //! ```
 //!
@@ -33,7 +33,8 @@
 //! from files; [`registry`] records same-host peers; [`fetch`] gets a magnet link's `info` dictionary from peers and [`state`] keeps it, with the
 //! [`resume`] records that let a restart trust what was verified before; [`error`] is the fatal error every command
 //! returns; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
-//! ([`utp`]) dialers with a reset so they use TCP at once. `unsafe` code lives only in
+//! ([`utp`]) dialers with a reset so they use TCP at once and handing KRPC to the [`dht`]
+//! node (one thread, below the session, which feeds the peers it finds to the address book). `unsafe` code lives only in
 //! [`storage::mmap`].
 //!
 //! # Storage choices
