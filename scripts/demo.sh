@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on loopback: run a tracker, share a 256 MiB random file through it,
 # download it with a second mt and compare the bytes; then the same without any tracker, the
-# two mt processes finding each other on this host; then damage a byte and watch verify
-# catch it. Everything runs in a fresh temporary folder that is removed afterwards, every
+# two mt processes finding each other on this host; then a magnet link with no tracker and no
+# peer, found through a local DHT node alone; then damage a byte and watch verify catch it. Everything runs in a fresh temporary folder that is removed afterwards, every
 # process it starts is stopped by its pid, and nothing listens anywhere but 127.0.0.1, so it
 # can be run any number of times.
 set -euo pipefail
@@ -107,8 +107,37 @@ echo "the copy is byte-identical"
 kill "$seed_pid"
 wait "$seed_pid" 2> /dev/null || true
 
+step "8. Through the DHT alone: a local mt dht node, a trackerless seed, a bare magnet link"
+printf '$ %s\n' "$MT dht --bind 127.0.0.1 -p 0 --no-bootstrap --json &"
+MT_STATE_DIR="$WORK/state-dht" MT_RUNTIME_DIR="$WORK/runtime-dht" \
+    "$MT" dht --bind 127.0.0.1 -p 0 --no-bootstrap --json > dht.log 2>&1 &
+dht_pid=$!
+pids+=("$dht_pid")
+DHT_ADDR=$(field addr "$(wait_for dht.log '"event":"listening"' "$dht_pid" "dht listening line")")
+echo "bootstrap node on $DHT_ADDR"
+head -c $((16 * 1024 * 1024)) /dev/urandom > music.bin
+run "$MT" create music.bin music.torrent
+MAGNET="magnet:?xt=urn:btih:$("$MT" show music.torrent --json | sed -n 's/.*"info_hash":"\([0-9a-f]*\)".*/\1/p')"
+printf '$ %s\n' "$MT seed music.torrent music.bin --bind 127.0.0.1 -p 0 --dht-bootstrap $DHT_ADDR --json &"
+MT_STATE_DIR="$WORK/state-seed" MT_RUNTIME_DIR="$WORK/runtime-seed3" \
+    "$MT" seed music.torrent music.bin --bind 127.0.0.1 -p 0 --dht-bootstrap "$DHT_ADDR" \
+    --json > seed3.log 2>&1 &
+seed_pid=$!
+pids+=("$seed_pid")
+wait_for seed3.log '"event":"seeding"' "$seed_pid" "seeding line"
+# Each process has its own runtime folder, so the same-host registry cannot help: the magnet
+# link names only the info hash, and the seed is found through the DHT.
+printf '$ %s\n' "$MT get '$MAGNET' music-copy.bin --bind 127.0.0.1 -p 0 --dht-bootstrap $DHT_ADDR"
+MT_STATE_DIR="$WORK/state-get" MT_RUNTIME_DIR="$WORK/runtime-get3" \
+    "$MT" get "$MAGNET" music-copy.bin --bind 127.0.0.1 -p 0 --dht-bootstrap "$DHT_ADDR" \
+    --timeout 120 || fail "mt get of the bare magnet link did not complete"
+run cmp music.bin music-copy.bin
+echo "the copy is byte-identical"
+kill "$seed_pid" "$dht_pid"
+wait "$seed_pid" "$dht_pid" 2> /dev/null || true
+
 OFFSET=$((32 * 1024 * 1024))
-step "8. Flip one byte of the copy (offset $OFFSET) and mt verify it (exit code 1 expected)"
+step "9. Flip one byte of the copy (offset $OFFSET) and mt verify it (exit code 1 expected)"
 old=$(od -An -tu1 -j "$OFFSET" -N1 copy.bin | tr -d ' ')
 printf "$(printf '\\%03o' $((old ^ 255)))" | dd of=copy.bin bs=1 seek="$OFFSET" conv=notrunc status=none
 set +e

@@ -95,10 +95,11 @@ fn fetch_from_peers(
             n => format!(" and the peers of {n} tracker{}", if n == 1 { "" } else { "s" }),
         };
         println!(
-            "fetching metadata of {}{name} from {} peer{}{trackers}",
+            "fetching metadata of {}{name} from {} peer{}{trackers}{}",
             link.info_hash,
             addrs.len(),
-            if addrs.len() == 1 { "" } else { "s" }
+            if addrs.len() == 1 { "" } else { "s" },
+            if dht.is_some() { " and those the dht finds" } else { "" }
         );
     }
     // The DHT node runs on the port the download will listen on, and stops before it does.
