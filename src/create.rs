@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
+mod v2;
+
 use crate::error::Error;
 use crate::hash;
 use crate::layout::Layout;
-use crate::metainfo::{FileEntry, Metainfo, TorrentBuilder, check_component};
+use crate::metainfo::{FileEntry, MetaVersion, Metainfo, TorrentBuilder, check_component};
 use crate::storage::{IoMode, Storage};
 
 /// Smallest and largest piece lengths `create` accepts.
@@ -37,6 +39,8 @@ pub struct CreateOptions {
     pub no_date: bool,
     /// Hashing threads; 0 means one per core.
     pub threads: usize,
+    /// v1 (the default, as mktorrent makes), v2 only, or hybrid (BEP 52).
+    pub version: MetaVersion,
 }
 
 /// A created torrent.
@@ -179,6 +183,9 @@ pub fn create(
         Some(length) => check_piece_length(length)?,
         None => auto_piece_length(total),
     };
+    if options.version.has_v2() {
+        return create_v2(options, name, files, piece_length, progress);
+    }
     let layout = Layout::new(piece_length, &lengths)
         .map_err(|e| Error::Data { path: options.input.clone(), reason: e.to_string() })?;
     let paths: Vec<PathBuf> = files.iter().map(|f| f.disk_path.clone()).collect();
@@ -203,6 +210,37 @@ pub fn create(
         comment: options.comment.clone(),
         creation_date: (!options.no_date).then(unix_now),
         ..TorrentBuilder::default()
+    };
+    let (bytes, metainfo) =
+        builder.build().map_err(|reason| Error::Data { path: options.input.clone(), reason })?;
+    Ok(Created { bytes, metainfo, hash_time })
+}
+
+/// [`create`] for a v2 or hybrid torrent.
+fn create_v2(
+    options: &CreateOptions,
+    name: String,
+    mut files: Vec<InputFile>,
+    piece_length: u32,
+    progress: &AtomicU64,
+) -> Result<Created, Error> {
+    v2::sort_files(&mut files);
+    let started = Instant::now();
+    let hashed =
+        v2::hash(&options.input, files, piece_length, options.version, options.threads, progress)?;
+    let hash_time = started.elapsed();
+    let builder = TorrentBuilder {
+        name,
+        piece_length,
+        pieces: hashed.pieces,
+        files: hashed.files,
+        version: options.version,
+        piece_layers: hashed.piece_layers,
+        private: options.private,
+        trackers: options.trackers.clone(),
+        web_seeds: options.web_seeds.clone(),
+        comment: options.comment.clone(),
+        creation_date: (!options.no_date).then(unix_now),
     };
     let (bytes, metainfo) =
         builder.build().map_err(|reason| Error::Data { path: options.input.clone(), reason })?;

@@ -168,6 +168,51 @@ pub fn hash_all(
     Ok(hashes.into_iter().collect::<Result<_, StorageError>>()?)
 }
 
+/// What [`hash_all_v2`] needs to know of one piece: how many of its bytes are its file's
+/// data (the rest is padding) and the width its merkle leaves are padded to.
+#[derive(Clone, Copy, Debug)]
+pub struct V2Plan {
+    /// Bytes of file data at the start of the piece.
+    pub data: u64,
+    /// Leaves of the piece's subtree ([`crate::merkle::piece_width`]).
+    pub width: usize,
+}
+
+/// A piece's v1 SHA-1 (hybrid) and v2 merkle hash.
+pub type PieceHashes = (Option<[u8; 20]>, crate::merkle::Node);
+
+/// One pass over every byte: each piece's v1 SHA-1 (when `v1` is set) and its v2 merkle
+/// hash, both fed from the same 16 KiB while it is in the CPU's cache, in parallel runs
+/// of pieces. Only one 32-byte node per piece is kept, never the leaves.
+pub fn hash_all_v2(
+    storage: &Storage,
+    plans: &[V2Plan],
+    v1: bool,
+    threads: usize,
+    progress: &AtomicU64,
+) -> Result<Vec<PieceHashes>, Error> {
+    let hashes = hash_runs(storage, threads, progress, |piece, scratch| {
+        let plan = plans.get(piece.get()).copied().unwrap_or(V2Plan { data: 0, width: 1 });
+        let mut sha1 = v1.then(Sha1::new);
+        let mut merkle = PieceHasher::default();
+        let mut left = plan.data;
+        storage.visit(storage.layout().piece_range(piece), scratch, |bytes| {
+            for chunk in bytes.chunks(crate::merkle::LEAF_LEN) {
+                if let Some(sha1) = sha1.as_mut() {
+                    sha1.update(chunk);
+                }
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(chunk.len());
+                if take > 0 {
+                    merkle.update(&chunk[..take]);
+                    left -= take as u64;
+                }
+            }
+        })?;
+        Ok((sha1.map(|h| h.finalize().into()), merkle.finish(plan.width)))
+    })?;
+    Ok(hashes.into_iter().collect::<Result<_, StorageError>>()?)
+}
+
 /// Checks every piece against every hash the torrent has for it.
 pub fn verify_all(
     storage: &Storage,

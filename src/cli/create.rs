@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use argh::FromArgs;
 use mt::Error;
 use mt::create::{self, CreateOptions};
+use mt::metainfo::MetaVersion;
 use serde_json::json;
 
 use super::output::{human_bytes, json_line, per_second, rate};
@@ -39,6 +40,12 @@ pub struct CreateArgs {
     /// leave out the creation date (same input gives the same file)
     #[argh(switch)]
     no_date: bool,
+    /// make a v2-only torrent (BEP 52): per-file SHA-256 merkle trees
+    #[argh(switch)]
+    v2: bool,
+    /// make a hybrid torrent: v1 and v2 hashes of the same files, files aligned by pad files
+    #[argh(switch)]
+    hybrid: bool,
     /// hashing threads (default: one per core)
     #[argh(option, default = "0")]
     threads: usize,
@@ -80,6 +87,14 @@ pub fn run(args: CreateArgs) -> Result<i32, Error> {
         comment: args.comment,
         no_date: args.no_date,
         threads: args.threads,
+        version: match (args.v2, args.hybrid) {
+            (true, true) => {
+                return Err(Error::Usage("--v2 and --hybrid cannot be used together".into()));
+            }
+            (true, false) => MetaVersion::V2,
+            (false, true) => MetaVersion::Hybrid,
+            (false, false) => MetaVersion::V1,
+        },
     };
     let name = create::input_name(&args.input)?;
     let output = args.output.unwrap_or_else(|| PathBuf::from(format!("{name}.torrent")));
@@ -104,25 +119,33 @@ pub fn run(args: CreateArgs) -> Result<i32, Error> {
             "torrent": output.display().to_string(),
             "name": meta.info.name,
             "info_hash": meta.info_hash.to_hex(),
+            "info_hash_v2": meta.info_hash_v2.map(|h| h.to_hex()),
+            "meta_version": if meta.info.version.has_v2() { 2 } else { 1 },
             "magnet": meta.magnet(),
             "total_size": total,
             "piece_length": meta.info.piece_length,
-            "pieces": meta.info.pieces.len(),
+            "pieces": meta.layout().piece_count(),
             "files": file_list_json(meta),
             "hash_seconds": created.hash_time.as_secs_f64(),
             "hash_bytes_per_second": per_second(total, created.hash_time),
         }));
     } else {
+        let files = meta.info.files.iter().filter(|f| !f.is_padding()).count();
         println!("created {}", super::output::escaped_path(&output));
         println!("  name       {}", super::output::escaped(&meta.info.name));
-        println!("  info hash  {}", meta.info_hash);
+        if meta.info.version.has_v1() {
+            println!("  info hash  {}", meta.info_hash);
+        }
+        if let Some(v2) = meta.info_hash_v2 {
+            println!("  v2 hash    {v2}");
+        }
         println!("  magnet     {}", meta.magnet());
         println!(
             "  size       {} in {} file{}, {} pieces of {}",
             human_bytes(total),
-            meta.info.files.len(),
-            if meta.info.files.len() == 1 { "" } else { "s" },
-            meta.info.pieces.len(),
+            files,
+            if files == 1 { "" } else { "s" },
+            meta.layout().piece_count(),
             human_bytes(u64::from(meta.info.piece_length))
         );
         println!(

@@ -18,5 +18,6 @@ mod show_magnet;
 mod terminal;
 mod terminal_safety;
 mod transmission_torrents;
+mod v2_create;
 mod v2_torrents;
 mod verify;
