@@ -100,6 +100,7 @@ pub struct Status {
 type PeerSink = Box<dyn FnMut(Vec<SocketAddr>) + Send>;
 
 enum Command {
+    Ping(SocketAddr),
     Track { info_hash: InfoHash, announce: bool, sink: PeerSink },
     GetPeers { info_hash: InfoHash, reply: Sender<Finished> },
     Status(Sender<Status>),
@@ -124,6 +125,11 @@ impl Dht {
             .name("mt-dht".into())
             .spawn(move || run(socket, config, &inbound_rx, &command_rx, &flag))?;
         Ok(Dht { commands, inbound, shutdown, thread: Some(thread) })
+    }
+
+    /// A handle that names nodes to the DHT (from peers' `port` messages).
+    pub fn hints(&self) -> NodeHints {
+        NodeHints(self.commands.clone())
     }
 
     /// Where the UDP thread puts KRPC datagrams.
@@ -172,6 +178,18 @@ impl Dht {
 impl Drop for Dht {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+/// Names possible DHT nodes to a running node, which pings them: one that answers may enter
+/// its table.
+#[derive(Clone)]
+pub struct NodeHints(Sender<Command>);
+
+impl NodeHints {
+    /// A peer said a DHT node runs at `addr` (BEP 5 `port` message).
+    pub fn ping(&self, addr: SocketAddr) {
+        let _ = self.0.send(Command::Ping(addr));
     }
 }
 
@@ -233,6 +251,7 @@ fn run(
                 }
             }
             recv(commands) -> command => match command {
+                Ok(Command::Ping(addr)) => node.ping_addr(addr, Instant::now()),
                 Ok(Command::Track { info_hash, announce, sink }) => {
                     tracked.insert(info_hash, Tracked { announce, sink, lookup: None, next: Instant::now() });
                 }

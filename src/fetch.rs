@@ -191,7 +191,8 @@ fn from_peer(
     timeout: Duration,
 ) -> Result<Vec<u8>, String> {
     let deadline = Instant::now() + timeout;
-    let connected = peer::connect(addr, info_hash, peer_id, timeout).map_err(|e| e.to_string())?;
+    let connected =
+        peer::connect(addr, info_hash, peer_id, false, timeout).map_err(|e| e.to_string())?;
     if !connected.handshake.supports_extensions() {
         return Err("does not speak the extension protocol".into());
     }

@@ -348,6 +348,16 @@ impl Node {
         }
     }
 
+    /// Pings `addr`, a node someone named (a peer's `port` message): if it answers and there
+    /// is room, it enters the table. Skipped when many queries are pending already.
+    pub fn ping_addr(&mut self, addr: SocketAddr, now: Instant) {
+        if self.transactions.len() < super::transactions::MAX_PENDING / 4
+            && !self.table.contains_addr(addr)
+        {
+            self.ping(addr, None, now);
+        }
+    }
+
     fn ping(&mut self, addr: SocketAddr, id: Option<NodeId>, now: Instant) {
         if let Some(id) = id {
             self.table.queried(&id, now);

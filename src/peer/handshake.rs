@@ -35,11 +35,13 @@ pub fn connect(
     addr: SocketAddr,
     info_hash: InfoHash,
     peer_id: PeerId,
+    dht: bool,
     timeout: Duration,
 ) -> Result<Connected, PeerError> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(PeerError::Connect)?;
     prepare(&stream, timeout).map_err(PeerError::Connect)?;
-    stream.write_all(&Handshake::new(info_hash, peer_id).encode()).map_err(PeerError::Connect)?;
+    let ours = Handshake::new(info_hash, peer_id).with_dht(dht);
+    stream.write_all(&ours.encode()).map_err(PeerError::Connect)?;
     let mut reader = MessageReader::new(stream);
     let handshake = reader.read_handshake().map_err(PeerError::Handshake)?;
     check(&handshake, info_hash, peer_id)?;
@@ -51,6 +53,7 @@ pub fn accept(
     stream: TcpStream,
     info_hash: InfoHash,
     peer_id: PeerId,
+    dht: bool,
     timeout: Duration,
 ) -> Result<Connected, PeerError> {
     let addr = stream.peer_addr().map_err(PeerError::Connect)?;
@@ -64,7 +67,7 @@ pub fn accept(
     check(&handshake, info_hash, peer_id)?;
     reader
         .get_mut()
-        .write_all(&Handshake::new(info_hash, peer_id).encode())
+        .write_all(&Handshake::new(info_hash, peer_id).with_dht(dht).encode())
         .map_err(PeerError::Connect)?;
     Ok(Connected { reader, handshake, addr, outgoing: false })
 }

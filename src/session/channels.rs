@@ -56,6 +56,8 @@ pub struct Channels {
     pub counters: Arc<Counters>,
     /// The address we listen on.
     pub local_addr: SocketAddr,
+    /// The DHT node on our port, told of the nodes peers name in `port` messages.
+    pub dht: Option<crate::dht::NodeHints>,
 }
 
 impl Channels {

@@ -102,6 +102,7 @@ impl Swarm {
             }
         }
         let fast = connected.handshake.supports_fast();
+        let dht = connected.handshake.supports_dht() && self.channels.dht.is_some();
         let extensions = connected.handshake.supports_extensions();
         let outgoing = connected.outgoing;
         let key = self.peers.next_key();
@@ -133,6 +134,10 @@ impl Swarm {
             metadata::advertise(&mut handshake, &self.config.metainfo.raw_info);
             pex::advertise(&mut handshake, self.config.metainfo.info.private);
             opening.push(handshake.to_message());
+        }
+        if dht {
+            // BEP 5: tell a peer that runs a DHT node where ours is.
+            opening.push(Message::Port(self.channels.local_addr.port()));
         }
         let have = self.picker.have();
         if fast && have.is_complete() {

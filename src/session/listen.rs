@@ -69,6 +69,8 @@ pub struct Dialer {
     pub control: Sender<Control>,
     pub shutdown: Arc<AtomicBool>,
     pub in_flight: Arc<AtomicUsize>,
+    /// Whether a DHT node runs on our port (the handshake says so).
+    pub dht: bool,
 }
 
 impl Dialer {
@@ -89,8 +91,13 @@ impl Dialer {
         let dialer = self.clone();
         let spawned =
             std::thread::Builder::new().name(format!("mt-connect-{addr}")).spawn(move || {
-                let result =
-                    peer::connect(addr, dialer.info_hash, dialer.peer_id, HANDSHAKE_TIMEOUT);
+                let result = peer::connect(
+                    addr,
+                    dialer.info_hash,
+                    dialer.peer_id,
+                    dialer.dht,
+                    HANDSHAKE_TIMEOUT,
+                );
                 dialer.in_flight.fetch_sub(1, Ordering::AcqRel);
                 let message = match result {
                     Ok(connected) => Control::Connected(Box::new(connected)),
@@ -125,6 +132,7 @@ pub fn accept_loop(listener: TcpListener, dialer: Dialer) {
                             stream,
                             worker.info_hash,
                             worker.peer_id,
+                            worker.dht,
                             HANDSHAKE_TIMEOUT,
                         );
                         worker.in_flight.fetch_sub(1, Ordering::AcqRel);

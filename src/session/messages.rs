@@ -48,7 +48,15 @@ impl Swarm {
         }
         let piece_count = self.picker.have().len();
         match message {
-            Message::KeepAlive | Message::Port(_) | Message::Suggest { .. } => {}
+            Message::KeepAlive | Message::Suggest { .. } => {}
+            Message::Port(port) => {
+                // BEP 5: the peer's DHT node; ours pings it and keeps it if it answers.
+                if let (Some(dht), Some(peer)) = (&self.channels.dht, self.peers.get(key))
+                    && port != 0
+                {
+                    dht.ping(std::net::SocketAddr::new(peer.addr.ip(), port));
+                }
+            }
             Message::AllowedFast { piece } => {
                 // Only meaningful with the fast extension; a peer may name a few pieces.
                 let fresh = self.with_peer(key, |p| {

@@ -77,21 +77,22 @@ pub fn run(
     picker.set_sequential(config.sequential);
     let (control, control_rx) = crossbeam_channel::unbounded();
     let (peer_events, peer_rx) = crossbeam_channel::bounded(PEER_EVENT_QUEUE);
+    let dht_config = config.dht.take().filter(|_| !config.metainfo.info.private);
+    let dht =
+        dht_config.and_then(|c| super::dht::start(c, &udp, config.metainfo.info_hash, &control));
     let dialer = Dialer {
         info_hash: config.metainfo.info_hash,
         peer_id: config.peer_id,
         control: control.clone(),
         shutdown: shutdown.clone(),
         in_flight: Arc::new(AtomicUsize::new(0)),
+        dht: dht.is_some(),
     };
     let accept_dialer = dialer.clone();
     let listener_thread = std::thread::Builder::new()
         .name("mt-listen".into())
         .spawn(move || listen::accept_loop(listener, accept_dialer))
         .map_err(|e| Error::Network(format!("cannot start the listener: {e}")))?;
-    let dht_config = config.dht.take().filter(|_| !config.metainfo.info.private);
-    let dht =
-        dht_config.and_then(|c| super::dht::start(c, &udp, config.metainfo.info_hash, &control));
     let krpc = dht.as_ref().map(|(_, inbound)| inbound.clone());
     let udp_thread = crate::udp::spawn(udp, shutdown.clone(), krpc)
         .map_err(|e| Error::Network(format!("cannot start the udp listener: {e}")))?;
@@ -128,6 +129,7 @@ pub fn run(
             signals: None,
             counters,
             local_addr,
+            dht: dht.as_ref().map(|(node, _)| node.hints()),
         },
         disk,
         pex_seeds: Default::default(),

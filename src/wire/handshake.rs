@@ -3,8 +3,8 @@
 //! Layout: `pstrlen` (19), `pstr` ("BitTorrent protocol"), 8 reserved bytes, the 20-byte info
 //! hash, the 20-byte peer id. This file owns that layout and the meaning of the reserved bits
 //! we use: BEP 10 extension protocol (`reserved[5] & 0x10`) and BEP 6 fast extension
-//! (`reserved[7] & 0x04`). We never set the DHT bit (`reserved[7] & 0x01`), because we do not
-//! answer BEP 5 `port` messages with a DHT node. Deciding whether a peer's info hash is one we
+//! (`reserved[7] & 0x04`), and the BEP 5 DHT bit (`reserved[7] & 0x01`), set only when a DHT
+//! node runs on our listen port ([`Handshake::with_dht`]). Deciding whether a peer's info hash is one we
 //! serve is the caller's business.
 
 use crate::types::{InfoHash, PeerId};
@@ -21,6 +21,8 @@ pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
 const EXTENSION_BIT: u8 = 0x10;
 /// `reserved[7]` bit for the BEP 6 fast extension.
 const FAST_BIT: u8 = 0x04;
+/// `reserved[7]` bit for the BEP 5 DHT (the peer answers `port` messages).
+const DHT_BIT: u8 = 0x01;
 
 /// A decoded or to-be-sent handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +47,21 @@ impl Handshake {
     /// Whether the sender speaks the BEP 10 extension protocol (message id 20).
     pub fn supports_extensions(&self) -> bool {
         self.reserved[5] & EXTENSION_BIT != 0
+    }
+
+    /// The same handshake, saying whether a DHT node runs on our port.
+    pub fn with_dht(mut self, dht: bool) -> Handshake {
+        if dht {
+            self.reserved[7] |= DHT_BIT;
+        } else {
+            self.reserved[7] &= !DHT_BIT;
+        }
+        self
+    }
+
+    /// Whether the sender runs a DHT node (BEP 5) and so sends and takes `port` messages.
+    pub fn supports_dht(&self) -> bool {
+        self.reserved[7] & DHT_BIT != 0
     }
 
     /// Whether the sender speaks the BEP 6 fast extension. It is on only if both sides say so.
@@ -128,6 +145,15 @@ mod tests {
         assert!(handshake.supports_extensions());
         assert!(handshake.supports_fast());
         assert_eq!(handshake.reserved[7] & 0x01, 0);
+        assert!(!handshake.supports_dht());
+    }
+
+    #[test]
+    fn the_dht_bit_is_set_only_when_asked() {
+        let with = sample().with_dht(true);
+        assert_eq!(with.reserved[7], 0x05, "fast and dht");
+        assert!(with.supports_dht() && with.supports_fast());
+        assert_eq!(with.with_dht(false), sample());
     }
 
     #[test]
