@@ -6,6 +6,7 @@
 //! bounds are checked against the torrent; a protocol violation ends that peer only.
 
 use super::Event;
+use super::distribution::Connected;
 use super::metadata;
 use super::peers::{MAX_ALLOWED_FAST_IN, Peer};
 use super::pex::{self, PexState};
@@ -311,14 +312,11 @@ impl Swarm {
         let choked = peer.am_choking && !(peer.fast && peer.allowed_out.contains(&info.piece));
         let mut refuse = !in_range || !have || choked;
         if !refuse && peer.fast && self.picker.is_complete() {
-            let (picker, peers) = (&self.picker, &self.peers);
-            refuse = !self.distribution.should_serve(
-                info.piece,
-                key,
-                |piece| picker.availability(piece),
-                |other| peers.contains(other),
-                std::time::Instant::now(),
-            );
+            let swarm = Connected { picker: &self.picker, peers: &self.peers };
+            if let Some(has) = self.peers.get(key).map(|p| &p.has) {
+                let now = std::time::Instant::now();
+                refuse = !self.distribution.should_serve(info.piece, key, has, &swarm, now);
+            }
         }
         let Some(peer) = self.peers.get_mut(key) else { return };
         if refuse {
@@ -331,7 +329,6 @@ impl Swarm {
             return;
         }
         peer.handle.send(PeerCommand::Upload(info));
-        let peers = &self.peers;
-        self.distribution.sending(info.piece, key, |other| peers.contains(other));
+        self.distribution.sending(info.piece, key);
     }
 }
