@@ -116,6 +116,10 @@ pub struct Picker {
     have: Bitfield,
     have_count: u32,
     missing_bytes: u64,
+    /// Pieces we have or do not want (see [`Picker::set_wanted`]).
+    done: Bitfield,
+    /// Pieces we neither have nor want.
+    skipped_count: u32,
     availability: Availability,
     in_progress: HashMap<u32, PieceProgress>,
     /// The pieces in progress, oldest first.
@@ -147,6 +151,8 @@ impl Picker {
             have: have.clone(),
             have_count: have.count(),
             missing_bytes: total_length.saturating_sub(have_bytes),
+            done: have.clone(),
+            skipped_count: 0,
             availability: Availability::new(piece_count, have.iter_clear()),
             in_progress: HashMap::new(),
             started: Vec::new(),
@@ -169,19 +175,49 @@ impl Picker {
         &self.have
     }
 
-    /// Whether we have every piece.
+    /// Whether we have every piece we want.
     pub fn is_complete(&self) -> bool {
-        self.have_count == self.geometry.piece_count()
+        self.have_count + self.skipped_count == self.geometry.piece_count()
     }
 
-    /// Bytes of the pieces we do not have yet (received but unverified blocks still count).
+    /// Bytes of the wanted pieces we do not have yet (received but unverified blocks still
+    /// count).
     pub fn missing_bytes(&self) -> u64 {
         self.missing_bytes
     }
 
-    /// Whether a peer with these pieces has one we lack (we should be `interested`).
+    /// Bytes of the pieces we want, had or not.
+    pub fn wanted_bytes(&self) -> u64 {
+        let skipped: u64 = (0..self.geometry.piece_count())
+            .filter(|&p| self.done.get(p) && !self.have.get(p))
+            .map(|p| u64::from(self.geometry.piece_len(PieceIndex(p))))
+            .sum();
+        self.geometry.total_length() - skipped
+    }
+
+    /// Wants only the pieces set in `wanted` (a selection of files): the others are never
+    /// started, count as neither missing nor interesting, and completion needs only the
+    /// wanted ones. Call before any piece is started; a piece of another length is ignored.
+    pub fn set_wanted(&mut self, wanted: &Bitfield) {
+        if wanted.len() != self.geometry.piece_count() {
+            return;
+        }
+        for piece in 0..self.geometry.piece_count() {
+            if wanted.get(piece) || self.done.get(piece) || self.in_progress.contains_key(&piece) {
+                continue;
+            }
+            self.availability.dequeue(piece);
+            self.done.set(piece);
+            self.skipped_count += 1;
+            self.missing_bytes = self
+                .missing_bytes
+                .saturating_sub(u64::from(self.geometry.piece_len(PieceIndex(piece))));
+        }
+    }
+
+    /// Whether a peer with these pieces has one we lack and want (we should be `interested`).
     pub fn interesting(&self, peer_has: &Bitfield) -> bool {
-        peer_has.has_any_not_in(&self.have)
+        peer_has.has_any_not_in(&self.done)
     }
 
     /// How many known peers have `piece`.
@@ -333,9 +369,14 @@ impl Picker {
         }
         self.have.set(piece);
         self.have_count += 1;
-        self.missing_bytes = self
-            .missing_bytes
-            .saturating_sub(u64::from(self.geometry.piece_len(PieceIndex(piece))));
+        if self.done.get(piece) {
+            self.skipped_count = self.skipped_count.saturating_sub(1); // no longer missing
+        } else {
+            self.done.set(piece);
+            self.missing_bytes = self
+                .missing_bytes
+                .saturating_sub(u64::from(self.geometry.piece_len(PieceIndex(piece))));
+        }
         self.availability.dequeue(piece);
         let (_, cancel) = self.stop(piece);
         cancel

@@ -426,3 +426,21 @@ fn full_download_from_two_peers_ends_complete() {
     assert!(picker.have().is_complete());
     assert_eq!(picker.pick(A, &Bitfield::full(10), 4), []);
 }
+
+#[test]
+fn unwanted_pieces_are_never_picked_and_completion_needs_only_the_wanted() {
+    let mut picker = one_block_pieces(6);
+    picker.set_wanted(&bits(6, &[1, 4]));
+    seed(&mut picker, &[A]);
+    assert!(!picker.interesting(&bits(6, &[0, 2, 3, 5])), "only unwanted pieces");
+    assert!(picker.interesting(&bits(6, &[4])));
+    let picked: HashSet<u32> =
+        picker.pick(A, &Bitfield::full(6), 10).iter().map(|b| b.piece).collect();
+    assert_eq!(picked, HashSet::from([1, 4]));
+    picker.piece_verified(1);
+    assert!(!picker.is_complete());
+    picker.piece_verified(4);
+    assert!(picker.is_complete());
+    assert_eq!(picker.missing_bytes(), 0);
+    assert_eq!(picker.have().count(), 2);
+}
