@@ -29,7 +29,8 @@
 //! [`types`] → [`bencode`] / [`merkle`] → [`metainfo`] / [`magnet`] → [`layout`] → [`storage`] /
 //! [`hash`] / [`bitfield`] → [`wire`] / [`mse`] → [`tracker`] → [`picker`] → [`peer`] → [`session`]; [`bandwidth`] holds the
 //! token buckets of `--max-down` and `--max-up`, which peers and the session share; [`webseed`]
-//! fetches runs of pieces from BEP 19 web seeds over HTTP, for the session to check; [`create`] makes torrents
+//! fetches runs of pieces from BEP 19 web seeds over HTTP, for the session to check; [`selection`]
+//! turns `--only`, `--files` and a magnet link's `so=` into the files and pieces to fetch; [`create`] makes torrents
 //! from files; [`registry`] records same-host peers; [`fetch`] gets a magnet link's `info` dictionary from peers and [`state`] keeps it, with the
 //! [`resume`] records that let a restart trust what was verified before; [`error`] is the fatal error every command
 //! returns; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
@@ -72,6 +73,7 @@ pub mod peer;
 pub mod picker;
 pub mod registry;
 pub mod resume;
+pub mod selection;
 pub mod session;
 pub mod state;
 pub mod storage;
