@@ -13,7 +13,9 @@
 //! tolerates missing or wrong-sized files (their pieces are simply unavailable, which
 //! `verify` reports); opening for writing creates folders, reserves
 //! every byte up front with `fallocate` (or by writing it where that is not supported), and
-//! fails cleanly when the disk is too small.
+//! fails cleanly when the disk is too small. A download of some files keeps the bytes of the
+//! others that share a piece with them in one sparse, hidden parts file in the output folder,
+//! at their stream offsets, so a later, wider selection finds them.
 
 mod allocate;
 mod error;
@@ -35,6 +37,7 @@ use mmap::Map;
 pub use allocate::{free_space, needed_space};
 pub use error::StorageError;
 pub use io_mode::IoMode;
+pub use open::Parts;
 
 /// What is known of one file without holding it open.
 enum Backing {
@@ -46,6 +49,13 @@ enum Backing {
     Present,
     /// Never on disk (a BEP 47 pad file or a symbolic link): reads as zeros, writes dropped.
     Virtual,
+    /// A file left out of a download's selection: its bytes that share a piece with a
+    /// selected file live in the download's parts file (the stored path), at offset `at`,
+    /// its stream offset. Always served by `pread`/`pwrite`: the parts file is sparse.
+    Parts {
+        /// Where the file's first byte is in the parts file.
+        at: u64,
+    },
 }
 
 struct StoredFile {
@@ -178,7 +188,10 @@ impl Storage {
 
     /// The backend of one file: the torrent's, except that small files are never mapped.
     fn backend(&self, file: &StoredFile) -> IoMode {
-        if self.io == IoMode::Pread || file.length < SMALL_FILE {
+        if self.io == IoMode::Pread
+            || file.length < SMALL_FILE
+            || matches!(file.backing, Backing::Parts { .. })
+        {
             IoMode::Pread
         } else {
             IoMode::Mmap
@@ -406,12 +419,17 @@ impl Storage {
                     f(file, None, 0, length)?;
                     continue;
                 }
-                Backing::Present => {}
+                Backing::Present | Backing::Parts { .. } => {}
             }
             if slice.length == 0 || !wanted(file) {
                 continue;
             }
-            let offset = usize::try_from(slice.offset).map_err(|_| too_big(&file.path))?;
+            let at = match file.backing {
+                Backing::Parts { at } => at,
+                _ => 0,
+            };
+            let offset = at.checked_add(slice.offset).ok_or_else(|| too_big(&file.path))?;
+            let offset = usize::try_from(offset).map_err(|_| too_big(&file.path))?;
             let length = usize::try_from(slice.length).map_err(|_| too_big(&file.path))?;
             let handle = self.handle(slice.file)?;
             f(file, Some(&handle), offset, length)?;
