@@ -39,6 +39,9 @@ pub struct MagnetLink {
     pub peers: Vec<String>,
     /// `ws`: web seed URLs (BEP 19), in the order given, without repeats.
     pub web_seeds: Vec<String>,
+    /// `so`: the files to download (BEP 53), as written (`0,2,4-6`); read by
+    /// [`crate::selection`] once the torrent's files are known.
+    pub select_only: Option<String>,
 }
 
 /// Why a magnet link cannot be read.
@@ -99,6 +102,7 @@ impl MagnetLink {
             trackers: Vec::new(),
             peers: Vec::new(),
             web_seeds: Vec::new(),
+            select_only: None,
         }
     }
 
@@ -148,6 +152,7 @@ impl MagnetLink {
                 "dn" => link.name = Some(value(true)?).filter(|name| !name.is_empty()),
                 "tr" => push_new(&mut link.trackers, value(false)?),
                 "ws" => push_new(&mut link.web_seeds, value(false)?),
+                "so" => link.select_only = Some(value(false)?),
                 "x.pe" => {
                     let peer = value(false)?;
                     if !valid_peer(&peer) {

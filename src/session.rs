@@ -68,7 +68,7 @@ use crate::types::PeerId;
 
 pub use address_book::PeerSource;
 pub use memory::{MemoryUsage, memory_usage};
-pub use prepare::{Prepared, ResumeOptions, open_for_download, open_for_seeding};
+pub use prepare::{PARTS_FILE, Prepared, ResumeOptions, open_for_download, open_for_seeding};
 
 /// Everything a session needs to run.
 pub struct SessionConfig {
@@ -106,6 +106,8 @@ pub struct SessionConfig {
     pub web_seeds: Vec<String>,
     /// The DHT node to run on the listen port, if any (never for a private torrent).
     pub dht: Option<crate::dht::DhtConfig>,
+    /// The pieces to download when only some files are selected; `None` wants every piece.
+    pub wanted: Option<Bitfield>,
 }
 
 /// Rate limits shared by every connection of the process (`--max-down`, `--max-up`).

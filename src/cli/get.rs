@@ -11,6 +11,7 @@ use mt::Error;
 use mt::create::write_atomically;
 use mt::magnet::MagnetLink;
 use mt::metainfo::Metainfo;
+use mt::selection::{self, Selection};
 use mt::session;
 use mt::storage::IoMode;
 use serde_json::json;
@@ -65,6 +66,13 @@ pub struct GetArgs {
     /// most upload payload per second for the whole process, e.g. 500K or 10M
     #[argh(option, from_str_fn(parse_rate))]
     max_up: Option<u32>,
+    /// download only the files whose path inside the torrent (without its top folder)
+    /// matches this glob (`*` within a folder, `**` across); repeatable
+    #[argh(option)]
+    only: Vec<String>,
+    /// download only these files, by the index `mt show` gives them, e.g. 0,3-5
+    #[argh(option)]
+    files: Option<String>,
     /// do not download from the torrent's web seeds (url-list) or a magnet link's `ws`
     #[argh(switch)]
     no_webseed: bool,
@@ -91,6 +99,10 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
         .with_limits(args.max_down, args.max_up)
         .with_dht(args.no_dht, &args.dht_bootstrap)?;
     let timeout = args.timeout.map(Duration::from_secs);
+    let mut indexes = match &args.files {
+        Some(text) => selection::parse_indexes(text).map_err(|e| Error::Usage(e.to_string()))?,
+        None => Vec::new(),
+    };
     let meta = match args.torrent.to_str().filter(|text| MagnetLink::looks_like(text)) {
         Some(text) => {
             // The trackers asked for peers need a real port: pick a free one now for `-p 0`.
@@ -112,6 +124,13 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
             let mut meta = fetched.meta;
             // The link's web seeds (`ws`) join those the torrent names.
             if let Ok(link) = MagnetLink::parse(text) {
+                // Its `so=` selects files, unless --files or --only say otherwise (BEP 53).
+                if let Some(so) =
+                    link.select_only.filter(|_| indexes.is_empty() && args.only.is_empty())
+                {
+                    indexes = selection::parse_indexes(&so)
+                        .map_err(|e| Error::Usage(format!("magnet link so=: {e}")))?;
+                }
                 for url in link.web_seeds {
                     if !meta.web_seeds.contains(&url) {
                         meta.web_seeds.push(url);
@@ -132,6 +151,9 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
         }
         None => Arc::new(Metainfo::load(&args.torrent)?),
     };
+    let selected = Selection::choose(&meta.info, &args.only, &indexes)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    net.wanted = selected.as_ref().map(|s| s.pieces(meta.layout()));
     let view = View::choose(args.json);
     let total = meta.layout().total_length();
     let bar = ByteBar::start("checking", total, progress::wanted(args.json));
@@ -144,6 +166,7 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
         args.force,
         bar.counter(),
         &resume_options(args.recheck),
+        selected.as_ref(),
     );
     bar.finish();
     let prepared = prepared?;
@@ -154,9 +177,13 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
     let pieces = prepared.have.len();
     let hashed = prepared.hashed;
     let layout = meta.layout();
+    let wanted = |p: &u32| net.wanted.as_ref().is_none_or(|w| w.get(*p));
+    let total: u64 =
+        layout.pieces().filter(|p| wanted(&p.0)).map(|p| u64::from(layout.piece_len(p))).sum();
     let have_bytes: u64 = prepared
         .have
         .iter_set()
+        .filter(wanted)
         .filter_map(|p| layout.piece(p))
         .map(|p| u64::from(layout.piece_len(p)))
         .sum();

@@ -28,6 +28,8 @@ pub struct NetOptions {
     pub web_seeds: Vec<String>,
     /// The DHT's bootstrap routers, or `None` with `--no-dht`.
     pub dht: Option<Vec<String>>,
+    /// The pieces of the selected files, when only some are.
+    pub wanted: Option<mt::bitfield::Bitfield>,
 }
 
 /// Parses a rate such as `500K` or `10M` (bytes per second, binary units, like `-p`); zero
@@ -59,6 +61,7 @@ impl NetOptions {
             limits: Limits::default(),
             web_seeds: Vec::new(),
             dht: None,
+            wanted: None,
         })
     }
 
@@ -114,6 +117,7 @@ impl NetOptions {
             limits: self.limits,
             web_seeds: self.web_seeds,
             dht: self.dht.map(|routers| super::dht::config(routers, true)),
+            wanted: self.wanted,
         })
     }
 }

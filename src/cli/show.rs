@@ -129,8 +129,9 @@ pub fn run(args: ShowArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// Prints the files as an indented tree, folders once, sizes on the right. A pad file is one
-/// line with its index (file indexes count pad files), not a file in a `.pad` folder.
+/// Prints the files as an indented tree, folders once, sizes and each file's index on the
+/// right. A pad file is one line with its index (file indexes count pad files), not a file in
+/// a `.pad` folder.
 fn print_tree(meta: &Metainfo) {
     if !meta.info.is_multi_file() {
         println!("  {}  {}", escaped(&meta.info.name), human_bytes(meta.info.total_length()));
@@ -154,7 +155,8 @@ fn print_tree(meta: &Metainfo) {
             None if file.attr.executable => format!("{} executable", human_bytes(file.length)),
             None => human_bytes(file.length),
         };
-        println!("  {}{}  {note}", "  ".repeat(folders.len() + 1), escaped(name));
+        // The index is what `mt get --files` and a magnet link's `so=` take.
+        println!("  {}{}  {note}  (file {index})", "  ".repeat(folders.len() + 1), escaped(name));
         previous = folders;
     }
 }

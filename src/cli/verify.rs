@@ -6,7 +6,9 @@ use argh::FromArgs;
 use mt::Error;
 use mt::hash::{self, PieceStatus};
 use mt::metainfo::Metainfo;
-use mt::storage::{IoMode, Storage};
+use mt::selection::{self, Selection};
+use mt::session::PARTS_FILE;
+use mt::storage::{IoMode, Parts, Storage};
 use serde_json::json;
 
 use super::output::{human_bytes, json_line, rate};
@@ -25,6 +27,13 @@ pub struct VerifyArgs {
     /// hashing threads (default: one per core)
     #[argh(option, default = "0")]
     threads: usize,
+    /// check only the files whose path inside the torrent matches this glob (as `mt get
+    /// --only`); repeatable
+    #[argh(option)]
+    only: Vec<String>,
+    /// check only these files, by the index `mt show` gives them, e.g. 0,3-5
+    #[argh(option)]
+    files: Option<String>,
     /// print one JSON object instead of text
     #[argh(switch)]
     json: bool,
@@ -48,9 +57,21 @@ pub fn run(args: VerifyArgs) -> Result<i32, Error> {
             reason: "is a folder, but this torrent holds a single file".into(),
         });
     }
+    let indexes = match &args.files {
+        Some(text) => selection::parse_indexes(text).map_err(|e| Error::Usage(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let selected = Selection::choose(&meta.info, &args.only, &indexes)
+        .map_err(|e| Error::Usage(e.to_string()))?;
     let paths = meta.info.file_paths(&args.data);
     let layout = meta.layout();
-    let storage = Storage::open_read(&paths, layout, IoMode::Auto)?;
+    // Pieces a selected file shares with others find those bytes in `mt get`'s parts file.
+    let parts = selected
+        .as_ref()
+        .filter(|_| meta.info.is_multi_file())
+        .map(|s| Parts { path: args.data.join(PARTS_FILE), selected: s.files().to_vec() });
+    let storage = Storage::open_read_some(&paths, layout, IoMode::Auto, parts.as_ref())?;
+    let wanted = selected.as_ref().map(|s| s.pieces(layout));
     let bar = ByteBar::start("verifying", layout.total_length(), progress::wanted(args.json));
     let started = std::time::Instant::now();
     let status =
@@ -59,12 +80,20 @@ pub fn run(args: VerifyArgs) -> Result<i32, Error> {
     let status = status?;
     let elapsed = started.elapsed();
 
-    let count = |want: PieceStatus| status.iter().filter(|s| **s == want).count();
+    // Only the selected files' pieces count.
+    let counted: Vec<PieceStatus> = status
+        .iter()
+        .enumerate()
+        .filter(|(p, _)| wanted.as_ref().is_none_or(|w| w.get(u32::try_from(*p).unwrap_or(0))))
+        .map(|(_, s)| *s)
+        .collect();
+    let count = |want: PieceStatus| counted.iter().filter(|s| **s == want).count();
     let (good, bad, missing) =
         (count(PieceStatus::Good), count(PieceStatus::Bad), count(PieceStatus::Missing));
     let mut files = Vec::new();
     for (index, path) in paths.iter().enumerate() {
-        if layout.is_virtual(index) {
+        let chosen = selected.as_ref().is_none_or(|s| s.files()[index]);
+        if layout.is_virtual(index) || !chosen {
             continue;
         }
         let pieces = layout.file_pieces(index);
@@ -89,11 +118,11 @@ pub fn run(args: VerifyArgs) -> Result<i32, Error> {
             .collect();
         json_line(&json!({
             "info_hash": meta.info_hash.to_hex(),
-            "pieces": status.len(),
+            "pieces": counted.len(),
             "good": good,
             "bad": bad,
             "missing": missing,
-            "complete": good == status.len(),
+            "complete": good == counted.len(),
             "files": list,
             "seconds": elapsed.as_secs_f64(),
         }));
@@ -108,13 +137,13 @@ pub fn run(args: VerifyArgs) -> Result<i32, Error> {
         }
         println!(
             "{good} of {} pieces good, {bad} bad, {missing} missing ({} in {:.2} s, {})",
-            status.len(),
+            counted.len(),
             human_bytes(layout.total_length()),
             elapsed.as_secs_f64(),
             rate(layout.total_length(), elapsed)
         );
     }
-    Ok(if good == status.len() { 0 } else { 1 })
+    Ok(if good == counted.len() { 0 } else { 1 })
 }
 
 /// Where the bad pieces start in file `file`: "offset N" for the first few, then a count.

@@ -12,6 +12,11 @@
 //! download resumes with just the missing pieces, and a fresh one starts without hashing
 //! zeros.
 //!
+//! A download of some files (a [`Selection`]) creates only those; the bytes of the others
+//! that share a piece with them go to the hidden [`PARTS_FILE`] in the output folder, and a
+//! later run that selects more files first copies what it holds into them, so nothing is
+//! fetched twice.
+//!
 //! Both first look for a resume record ([`crate::resume`]) of the torrent and data path:
 //! pieces that lie only in files whose stamp still matches the record are known without
 //! hashing (good when the record claims them, missing otherwise); only the pieces touching a
@@ -29,8 +34,9 @@ use crate::error::Error;
 use crate::hash::{self, PieceStatus};
 use crate::metainfo::Metainfo;
 use crate::resume::{self, FileStamp, ResumeRecord, ResumeStore, Trust};
+use crate::selection::Selection;
 use crate::state::StateDir;
-use crate::storage::{IoMode, Storage};
+use crate::storage::{IoMode, Parts, Storage};
 use crate::types::PieceIndex;
 
 /// How a start uses resume records.
@@ -259,6 +265,7 @@ pub fn open_for_download(
     force: bool,
     progress: &AtomicU64,
     options: &ResumeOptions,
+    selection: Option<&Selection>,
 ) -> Result<Prepared, Error> {
     let root = output_root(meta, out);
     if meta.info.is_multi_file() && root.is_file() {
@@ -274,7 +281,24 @@ pub fn open_for_download(
         .collect();
     // Stamped before opening: reserving space may touch the files' times.
     let before = resume::settled_stamps(&paths);
-    let storage = Storage::open_write(&paths, meta.layout(), io, &root, force)?;
+    let parts_path = root.join(PARTS_FILE);
+    let old_parts = meta.info.is_multi_file() && parts_path.is_file();
+    let parts = match (meta.info.is_multi_file(), selection) {
+        (true, Some(selection)) => {
+            Some(Parts { path: parts_path.clone(), selected: selection.files().to_vec() })
+        }
+        _ => None,
+    };
+    let storage =
+        Storage::open_write_some(&paths, meta.layout(), io, &root, force, parts.as_ref())?;
+    let mut from_parts = Vec::new();
+    if old_parts {
+        from_parts = take_from_parts(meta, &storage, &parts_path, &had_data, selection)?;
+        if selection.is_none() {
+            // Every file is in place now: the parts file has nothing more to give.
+            let _ = std::fs::remove_file(&parts_path);
+        }
+    }
     let store = options.store(meta, &root);
     let trust = options.trust(store.as_ref(), meta, &before).unwrap_or_else(|| Trust {
         good: Bitfield::new(meta.layout().piece_count()),
@@ -283,7 +307,7 @@ pub fn open_for_download(
     let layout = meta.layout();
     let mut touches_data = vec![false; layout.piece_count() as usize];
     for (index, had) in had_data.iter().enumerate() {
-        if *had {
+        if *had || from_parts.get(index).copied().unwrap_or(false) {
             for piece in layout.file_pieces(index) {
                 touches_data[piece as usize] = true;
             }
@@ -299,6 +323,49 @@ pub fn open_for_download(
     let prepared = Prepared { storage, have, root, warning, hashed, resume: store };
     record_start(&prepared, &paths, stamps);
     Ok(prepared)
+}
+
+/// The hidden file in a multi-file download's folder that holds the bytes of files left out
+/// of the selection that share a piece with selected ones.
+pub const PARTS_FILE: &str = ".mt-parts";
+
+/// Copies into each selected file that held no data the bytes of its first and last piece
+/// that an earlier, narrower selection kept in the parts file (the only pieces of a file
+/// left out that are ever fetched). Returns, per file, whether it was filled so.
+fn take_from_parts(
+    meta: &Metainfo,
+    storage: &Storage,
+    parts_path: &Path,
+    had_data: &[bool],
+    selection: Option<&Selection>,
+) -> Result<Vec<bool>, Error> {
+    use std::os::unix::fs::FileExt;
+    let layout = meta.layout();
+    let parts =
+        std::fs::File::open(parts_path).map_err(|e| Error::io("cannot open", parts_path, e))?;
+    let mut filled = vec![false; had_data.len()];
+    let mut start = 0u64;
+    for (index, had) in had_data.iter().enumerate() {
+        let file = start..start + layout.file_length(index);
+        start = file.end;
+        let selected = selection.is_none_or(|s| s.files().get(index).copied().unwrap_or(false));
+        if *had || !selected || file.is_empty() || layout.is_virtual(index) {
+            continue;
+        }
+        let pieces = layout.file_pieces(index);
+        for piece in [pieces.start, pieces.end.saturating_sub(1)] {
+            let Some(piece) = layout.piece(piece) else { continue };
+            let range = layout.piece_range(piece);
+            let (from, to) = (range.start.max(file.start), range.end.min(file.end));
+            let mut buf = vec![0; usize::try_from(to.saturating_sub(from)).unwrap_or(0)];
+            if buf.is_empty() || parts.read_exact_at(&mut buf, from).is_err() {
+                continue;
+            }
+            storage.write(from, &buf).map_err(Error::from)?;
+            filled[index] = true;
+        }
+    }
+    Ok(filled)
 }
 
 /// Gives downloaded files their BEP 47 attributes: `x` sets the executable bits where the

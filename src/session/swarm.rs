@@ -75,6 +75,9 @@ pub fn run(
     let mut picker = Picker::new(layout.geometry(), &config.have)
         .map_err(|_| Error::Bug("our bitfield disagrees with the layout"))?;
     picker.set_sequential(config.sequential);
+    if let Some(wanted) = &config.wanted {
+        picker.set_wanted(wanted);
+    }
     let (control, control_rx) = crossbeam_channel::unbounded();
     let (peer_events, peer_rx) = crossbeam_channel::bounded(PEER_EVENT_QUEUE);
     let dht_config = config.dht.take().filter(|_| !config.metainfo.info.private);
@@ -112,12 +115,14 @@ pub fn run(
     let counters = Arc::new(Counters::default());
     counters.left.store(picker.missing_bytes(), Ordering::Relaxed);
     let now = Instant::now();
+    let mut timers = Timers::new(now);
+    timers.wanted_bytes = picker.wanted_bytes();
     let mut swarm = Swarm {
         picker,
         peers: Peers::default(),
         book: AddressBook::new(vec![local_addr, advertised_addr(local_addr)]),
         choker: Choker::new(config.upload_slots, now),
-        timers: Timers::new(now),
+        timers,
         channels: Channels {
             events,
             control,
@@ -295,8 +300,8 @@ impl Swarm {
         Stats {
             have_pieces: self.picker.have().count(),
             total_pieces: layout.piece_count(),
-            have_bytes: layout.total_length() - self.picker.missing_bytes(),
-            total_bytes: layout.total_length(),
+            have_bytes: self.timers.wanted_bytes - self.picker.missing_bytes(),
+            total_bytes: self.timers.wanted_bytes,
             downloaded: counters.downloaded.load(Ordering::Relaxed),
             uploaded: counters.uploaded.load(Ordering::Relaxed),
             rate_down: self.peers.values().map(|p| p.down.per_second()).sum::<u64>()

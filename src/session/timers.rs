@@ -34,6 +34,8 @@ pub struct Timers {
     pub dials_this_second: usize,
     /// Peak anonymous (private) resident memory seen in the stats so far.
     pub peak_private: u64,
+    /// Bytes of the pieces the download wants (all of them unless some files are selected).
+    pub wanted_bytes: u64,
 }
 
 impl Timers {
@@ -45,6 +47,7 @@ impl Timers {
             last_lonely_warning: now,
             dials_this_second: 0,
             peak_private: 0,
+            wanted_bytes: 0,
         }
     }
 }

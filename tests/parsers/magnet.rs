@@ -75,6 +75,7 @@ pub fn link() -> impl Strategy<Value = MagnetLink> {
                 trackers: dedup(trackers),
                 peers: dedup(peers),
                 web_seeds: dedup(web_seeds),
+                select_only: None,
             }
         })
 }
