@@ -137,3 +137,15 @@ fn show_without_a_torrent_argument_is_a_usage_error() {
     out.expect_code(2);
     assert!(!out.stderr.contains("panicked"), "{out:#?}");
 }
+
+#[test]
+fn show_text_gives_each_file_its_index() {
+    let env = TestEnv::new();
+    folder_torrent(&env);
+    let out = env.run(&["show", "album.torrent"]);
+    let text = &out.expect_code(0).stdout;
+    for (index, name) in ["01.flac", "02.flac", "cover.jpg"].iter().enumerate() {
+        let line = text.lines().find(|l| l.contains(name)).expect("a line per file");
+        assert!(line.ends_with(&format!("(file {index})")), "{line:?} in:\n{text}");
+    }
+}

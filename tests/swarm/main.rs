@@ -14,6 +14,7 @@ mod dht;
 mod dht_flood;
 mod encrypted_handshake;
 mod fast_extension;
+mod file_selection;
 mod full_disk;
 mod hostile_peer_slots;
 mod hostile_peers;
