@@ -199,3 +199,28 @@ fn libtorrent_downloads_a_bare_magnet_link_from_mt_seed_through_the_dht_alone() 
     get.process.wait(GET_LIMIT).expect_code(0);
     assert_same_file(&env.path("video.bin"), &env.path("lt/video.bin"));
 }
+
+/// CPU time (user and system) a process has used so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let fields: Vec<u64> =
+        rest.split(' ').skip(11).take(2).filter_map(|f| f.parse().ok()).collect();
+    fields.iter().sum()
+}
+
+#[test]
+fn an_idle_node_uses_next_to_no_cpu() {
+    let env = TestEnv::new();
+    let (mut node, _) = start_node(&env, &["--no-bootstrap"]);
+    // Past start-up, a node nobody talks to only runs its timers.
+    node.wait_for_event("status", SETTLE);
+    let before = cpu_ticks(node.pid());
+    node.wait_for_event("status", SETTLE);
+    node.wait_for_event("status", SETTLE);
+    let used = cpu_ticks(node.pid()) - before;
+    // Two status lines are four seconds apart: a spinning thread would use about 400 ticks.
+    assert!(used < 100, "an idle node used {used} ticks of cpu in two status periods");
+    node.kill();
+}
