@@ -232,7 +232,7 @@ fn run(
     if !known.is_empty() {
         node.bootstrap(Vec::new(), now);
     }
-    let resolved = resolve_routers(config.bootstrap.clone(), v4);
+    let mut resolved = resolve_routers(config.bootstrap.clone(), v4);
     let mut tracked: HashMap<InfoHash, Tracked> = HashMap::new();
     let mut once: HashMap<LookupId, Sender<Finished>> = HashMap::new();
     let mut waiting_once: Vec<(InfoHash, Sender<Finished>)> = Vec::new();
@@ -270,6 +270,8 @@ fn run(
                 Err(_) => {}
             },
             recv(resolved) -> routers => {
+                // The resolver answers once; a closed channel would be ready forever.
+                resolved = crossbeam_channel::never();
                 if let Ok((routers, failures)) = routers {
                     for failure in failures {
                         (config.warn)(failure);
