@@ -25,6 +25,7 @@ bench: build
 	bash benches/storage.sh
 	bash benches/swarm.sh
 	bash benches/tracker.sh
+	bash benches/dht.sh
 	bash benches/ratelimit.sh
 	bash benches/webseed.sh
 
