@@ -50,7 +50,10 @@ impl Durable {
             .filter_map(|i| storage.path(i).map(PathBuf::from))
             .collect();
         let mut syncer = Syncer {
-            stamps: resume::stamps(&paths),
+            stamps: resume::stamps(&paths)
+                .into_iter()
+                .map(|stamp| stamp.filter(FileStamp::is_settled))
+                .collect(),
             paths,
             storage,
             store,
