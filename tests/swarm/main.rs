@@ -20,6 +20,7 @@ mod hostile_peer_slots;
 mod hostile_peers;
 mod later_bitfield;
 mod libtorrent;
+mod libtorrent_hybrid;
 mod lying_peer;
 mod magnet_get;
 mod many_files;

@@ -1,0 +1,49 @@
+//! Hybrid torrents (BEP 52) made by `mt create --hybrid` between `mt` and libtorrent 2.0 on
+//! loopback, in both directions: the v1 half of the swarm carries them, pad files never
+//! reach the disk, and what arrives is byte for byte what was seeded.
+
+use crate::common::swarm::{GET_LIMIT, assert_same_tree};
+use crate::common::{TestEnv, require_libtorrent};
+
+/// Nested folders, odd sizes and an empty file: every file but the empty one gets a pad.
+const TREE: &[(&str, usize)] = &[
+    ("disc/01 intro.wav", 700_001),
+    ("disc/02.wav", 16_383),
+    ("disc/empty.cue", 0),
+    ("readme.txt", 999),
+    ("video/a.mkv", 1_000_003),
+];
+
+fn hybrid_tree(env: &TestEnv) {
+    env.tree("tree", TREE);
+    env.run(&["create", "--hybrid", "-p", "32K", "tree"]).expect_code(0);
+}
+
+#[test]
+fn libtorrent_seeds_a_hybrid_folder_to_mt_get_without_pad_files() {
+    if !require_libtorrent() {
+        return;
+    }
+    let env = TestEnv::new();
+    hybrid_tree(&env);
+    let root = env.root().to_str().expect("UTF-8 temp path");
+    let seed = env.libtorrent("seed", "tree.torrent", root, &[]);
+    let out = env.get("tree.torrent", "copy", &["--peer", &seed.addr]);
+    out.expect_code(0);
+    assert_same_tree(&env.path("tree"), &env.path("copy"));
+    assert!(!env.path("copy/.pad").exists(), "no pad file on disk");
+}
+
+#[test]
+fn mt_seed_serves_a_hybrid_folder_to_libtorrent() {
+    if !require_libtorrent() {
+        return;
+    }
+    let env = TestEnv::new();
+    hybrid_tree(&env);
+    let seed = env.seed("tree.torrent", "tree", &[]);
+    let get = env.libtorrent("get", "tree.torrent", "lt", &["--peer", &seed.addr]);
+    get.process.wait(GET_LIMIT).expect_code(0);
+    assert_same_tree(&env.path("tree"), &env.path("lt/tree"));
+    assert!(!env.path("tree/.pad").exists(), "the seed reads no pad file");
+}
