@@ -28,6 +28,7 @@ bench: build
 	bash benches/dht.sh
 	bash benches/ratelimit.sh
 	bash benches/webseed.sh
+	bash benches/create_v2.sh
 
 # One seed and 16 downloaders, each on a host of its own (network namespaces, 40 mbit
 # links), for mt and for libtorrent in the same run. Needs root.

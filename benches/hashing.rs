@@ -1,5 +1,7 @@
 //! Hashing throughput: `mt::hash::hash_all` over a 64 MiB generated file (one and two
-//! threads, page cache warm) and raw SHA-1 over one 256 KiB piece. Run with `make bench`.
+//! threads, page cache warm), raw SHA-1 over one 256 KiB piece, and the compute limit of
+//! a hybrid torrent: SHA-1 plus SHA-256 of every byte of 64 MiB in memory on every core
+//! (`compute_limit`, which `benches/create_v2.sh` reads). Run with `make bench`.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -8,7 +10,9 @@ use std::sync::atomic::AtomicU64;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mt::layout::Layout;
 use mt::storage::{IoMode, Storage};
+use rayon::prelude::*;
 use sha1::{Digest, Sha1};
+use sha2::Sha256;
 
 const FILE_SIZE: u64 = 64 << 20;
 const PIECE: u32 = 256 << 10;
@@ -59,5 +63,33 @@ fn sha1_piece(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hash_all, sha1_piece);
+/// SHA-1 and SHA-256 of every byte, 16 KiB at a time per piece, pieces spread over every
+/// core: no file system, no merkle parents, so nothing that reads files can beat it.
+fn compute_limit(c: &mut Criterion) {
+    let data = generated(FILE_SIZE);
+    let mut group = c.benchmark_group("compute_limit");
+    group.throughput(Throughput::Bytes(FILE_SIZE));
+    group.sample_size(10);
+    let cores = rayon::current_num_threads();
+    group.bench_function(format!("sha1_sha256_64MiB_{cores}_threads"), |b| {
+        b.iter(|| {
+            let pieces: Vec<([u8; 20], [u8; 32])> = data
+                .par_chunks(PIECE as usize)
+                .map(|piece| {
+                    let mut sha1 = Sha1::new();
+                    let mut last = [0u8; 32];
+                    for block in piece.chunks(16 << 10) {
+                        sha1.update(block);
+                        last = Sha256::digest(block).into();
+                    }
+                    (sha1.finalize().into(), last)
+                })
+                .collect();
+            black_box(pieces)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hash_all, sha1_piece, compute_limit);
 criterion_main!(benches);

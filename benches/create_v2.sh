@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# v2 and hybrid creation (BEP 52): `mt create --hybrid` and `--v2` against libtorrent's
+# create_torrent + set_piece_hashes (tests/interop/lt_create.py) for the same output, on the
+# 2 GiB random file of storage.sh and on a folder of 24 files (about 1.2 GiB, odd sizes),
+# 256 KiB pieces. Warm cache: best of 3 wall times per tool. Cold cache: each input evicted
+# with posix_fadvise(POSIX_FADV_DONTNEED) before one run of each tool, and the cold read
+# time of the same bytes (cat) measured the same way. The compute limit is the criterion
+# bench `compute_limit` of benches/hashing.rs (SHA-1 plus SHA-256 of every byte on every
+# core), run here in the same session. Every figure is printed in GB/s (10^9 bytes/s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MT=target/release/mt
+PY=/usr/bin/python3
+LT=tests/interop/lt_create.py
+FILE=bench-data/random-2GiB.bin
+FOLDER=bench-data/v2-folder
+SIZE=$((2 * 1024 * 1024 * 1024))
+RUNS=3
+
+[ -x "$MT" ] || { echo "create_v2.sh: $MT is missing; run 'cargo build --release' first" >&2; exit 2; }
+have_lt=1
+$PY -c 'import libtorrent' 2>/dev/null || { have_lt=0; echo "create_v2.sh: python3-libtorrent missing; timing mt only" >&2; }
+
+mkdir -p bench-data
+if [ ! -f "$FILE" ] || [ "$(stat -c %s "$FILE")" -ne "$SIZE" ]; then
+    echo "generating $FILE (2 GiB of random bytes, once)..."
+    head -c "$SIZE" /dev/urandom > "$FILE.partial"
+    mv "$FILE.partial" "$FILE"
+fi
+if [ ! -f "$FOLDER/.complete" ]; then
+    echo "generating $FOLDER (24 files, once)..."
+    rm -rf "$FOLDER"
+    mkdir -p "$FOLDER/sub/deeper"
+    for i in $(seq 1 24); do
+        case $((i % 3)) in 0) dir=$FOLDER ;; 1) dir=$FOLDER/sub ;; *) dir=$FOLDER/sub/deeper ;; esac
+        head -c $(( (i * 7919 % 97 + 1) * 512 * 1024 + i * 12345 )) /dev/urandom > "$dir/file-$i.bin"
+    done
+    touch "$FOLDER/.complete"
+fi
+FOLDER_BYTES=$(find "$FOLDER" -type f -name 'file-*' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+rm -f "$FOLDER/.complete.torrent"
+
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+
+# evict PATH: drops PATH's pages (every file below it) from the page cache.
+evict() {
+    $PY - "$1" <<'PYEOF'
+import os, sys
+root = sys.argv[1]
+paths = [root] if os.path.isfile(root) else [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+for path in paths:
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+PYEOF
+}
+
+warm() { find "$1" -type f -exec cat {} + > /dev/null; }
+
+# seconds CMD...: one wall time in seconds (output discarded), or "failed".
+seconds() {
+    local t
+    if ! t=$( { TIMEFORMAT=%3R; time "$@" > /dev/null 2>&1; } 2>&1 ); then
+        echo failed
+        return
+    fi
+    echo "$t"
+}
+
+best_of() {
+    local best="" t
+    for _ in $(seq "$RUNS"); do
+        t=$(seconds "$@")
+        [ "$t" = failed ] && { echo failed; return; }
+        best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }')
+    done
+    echo "$best"
+}
+
+gbps() { awk -v b="$1" -v t="$2" 'BEGIN { if (t == "failed" || t + 0 == 0) print "-"; else printf "%.2f", b / t / 1e9 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "failed" || b == "failed" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+
+echo "measuring the compute limit (cargo bench --bench hashing -- compute_limit)..."
+limit_line=$(cargo bench --bench hashing -- --quick compute_limit 2>/dev/null | grep -A2 'compute_limit' | grep 'thrpt' | head -1 || true)
+# "thrpt:  [a GiB/s b GiB/s c GiB/s]": the middle estimate, in GB/s.
+LIMIT=$(echo "$limit_line" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+$/) v[++n] = $i; u = $NF } END {
+    if (n < 2) { print "-"; exit } x = v[2]; if ($0 ~ /GiB/) x *= 1.073741824; else if ($0 ~ /MiB/) x *= 0.001048576; printf "%.2f", x }')
+echo "compute limit: $LIMIT GB/s (SHA-1 + SHA-256 of every byte on every core)"
+
+printf '\n%-8s %-7s %-6s %9s %9s %9s %9s %11s\n' input kind cache mt_s mt_GB/s lt_s lt_GB/s lt/mt
+for input in "$FILE" "$FOLDER"; do
+    bytes=$SIZE
+    label=file
+    [ -d "$input" ] && { bytes=$FOLDER_BYTES; label=folder; }
+    warm "$input"
+    for kind in hybrid v2; do
+        mt_t=$(best_of "$MT" create "--$kind" -p 256K --no-date --force "$input" "$OUT/mt.torrent")
+        lt_t=-
+        [ "$have_lt" = 1 ] && lt_t=$(best_of "$PY" "$LT" "$input" 262144 "$kind")
+        printf '%-8s %-7s %-6s %9s %9s %9s %9s %11s\n' "$label" "$kind" warm "$mt_t" "$(gbps "$bytes" "$mt_t")" \
+            "$lt_t" "$(gbps "$bytes" "$lt_t")" "$(ratio "$lt_t" "$mt_t")"
+    done
+    evict "$input"
+    read_t=$(seconds find "$input" -type f -exec cat {} +)
+    for kind in hybrid v2; do
+        evict "$input"
+        mt_t=$(seconds "$MT" create "--$kind" -p 256K --no-date --force "$input" "$OUT/mt.torrent")
+        lt_t=-
+        if [ "$have_lt" = 1 ]; then
+            evict "$input"
+            lt_t=$(seconds "$PY" "$LT" "$input" 262144 "$kind")
+        fi
+        printf '%-8s %-7s %-6s %9s %9s %9s %9s %11s\n' "$label" "$kind" cold "$mt_t" "$(gbps "$bytes" "$mt_t")" \
+            "$lt_t" "$(gbps "$bytes" "$lt_t")" "$(ratio "$lt_t" "$mt_t")"
+    done
+    echo "$label cold read (cat): $read_t s, $(gbps "$bytes" "$read_t") GB/s"
+done
+echo
+echo "lt/mt above 1 means mt is faster. Against the limits: warm mt GB/s / $LIMIT GB/s compute;"
+echo "cold mt GB/s / min(cold read GB/s, $LIMIT GB/s)."
