@@ -108,6 +108,17 @@ pub struct SessionConfig {
     pub dht: Option<crate::dht::DhtConfig>,
     /// The pieces to download when only some files are selected; `None` wants every piece.
     pub wanted: Option<Bitfield>,
+    /// When a download that keeps seeding stops (`--ratio`, `--seed-time`).
+    pub seed_limits: SeedLimits,
+}
+
+/// When seeding after a download stops; with neither set it goes on until stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SeedLimits {
+    /// Stop once this session uploaded this many times the bytes of the wanted pieces.
+    pub ratio: Option<f64>,
+    /// Stop once seeding has lasted this long after completion.
+    pub time: Option<Duration>,
 }
 
 /// Rate limits shared by every connection of the process (`--max-down`, `--max-up`).

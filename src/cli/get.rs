@@ -12,12 +12,12 @@ use mt::create::write_atomically;
 use mt::magnet::MagnetLink;
 use mt::metainfo::Metainfo;
 use mt::selection::{self, Selection};
-use mt::session;
+use mt::session::{self, SeedLimits};
 use mt::storage::IoMode;
 use serde_json::json;
 
 use super::fetch;
-use super::net::{NetOptions, parse_rate, resume_options};
+use super::net::{NetOptions, parse_duration, parse_rate, parse_ratio, resume_options};
 use super::output::{escaped, escaped_path, human_bytes, json_line, rate};
 use super::progress::{self, ByteBar};
 use super::swarm_view::{self, View};
@@ -45,6 +45,12 @@ pub struct GetArgs {
     /// keep seeding after the download completes
     #[argh(switch)]
     seed: bool,
+    /// with --seed: stop seeding once uploaded reaches this many times the selected size
+    #[argh(option, from_str_fn(parse_ratio))]
+    ratio: Option<f64>,
+    /// with --seed: stop seeding this long after completing, e.g. 30m, 2h, 45s
+    #[argh(option, from_str_fn(parse_duration))]
+    seed_time: Option<Duration>,
     /// fetch pieces in order (for playing while downloading)
     #[argh(switch)]
     sequential: bool,
@@ -99,6 +105,9 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
         .with_limits(args.max_down, args.max_up)
         .with_dht(args.no_dht, &args.dht_bootstrap)?;
     let timeout = args.timeout.map(Duration::from_secs);
+    if !args.seed && (args.ratio.is_some() || args.seed_time.is_some()) {
+        return Err(Error::Usage("--ratio and --seed-time need --seed".into()));
+    }
     let mut indexes = match &args.files {
         Some(text) => selection::parse_indexes(text).map_err(|e| Error::Usage(e.to_string()))?,
         None => Vec::new(),
@@ -191,6 +200,7 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
     if !args.no_webseed {
         net.web_seeds = meta.web_seeds.clone();
     }
+    net.seed_limits = SeedLimits { ratio: args.ratio, time: args.seed_time };
     let handle = net.start(&meta, prepared, args.seed, args.sequential, timeout)?;
     if view == View::Json {
         json_line(&json!({

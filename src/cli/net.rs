@@ -8,7 +8,9 @@ use mt::Error;
 use mt::bandwidth::TokenBucket;
 use mt::metainfo::Metainfo;
 use mt::registry::Registry;
-use mt::session::{self, Limits, Prepared, ResumeOptions, SessionConfig, SessionHandle};
+use mt::session::{
+    self, Limits, Prepared, ResumeOptions, SeedLimits, SessionConfig, SessionHandle,
+};
 use mt::state::StateDir;
 use mt::types::PeerId;
 
@@ -30,6 +32,32 @@ pub struct NetOptions {
     pub dht: Option<Vec<String>>,
     /// The pieces of the selected files, when only some are.
     pub wanted: Option<mt::bitfield::Bitfield>,
+    /// `--ratio` and `--seed-time`.
+    pub seed_limits: SeedLimits,
+}
+
+/// Parses a duration such as `30m`, `2h`, `45s` or `90` (seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last() {
+        Some((at, 's')) => (&text[..at], 1),
+        Some((at, 'm')) => (&text[..at], 60),
+        Some((at, 'h')) => (&text[..at], 3600),
+        _ => (text, 1),
+    };
+    let value: u64 = digits.parse().map_err(|_| format!("cannot read duration {text:?}"))?;
+    value
+        .checked_mul(unit)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("duration {text:?} is too long"))
+}
+
+/// Parses a seeding ratio: a number above zero.
+pub fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ratio) if ratio.is_finite() && ratio > 0.0 => Ok(ratio),
+        _ => Err(format!("ratio {text:?} must be a number above zero")),
+    }
 }
 
 /// Parses a rate such as `500K` or `10M` (bytes per second, binary units, like `-p`); zero
@@ -62,6 +90,7 @@ impl NetOptions {
             web_seeds: Vec::new(),
             dht: None,
             wanted: None,
+            seed_limits: SeedLimits::default(),
         })
     }
 
@@ -118,6 +147,7 @@ impl NetOptions {
             web_seeds: self.web_seeds,
             dht: self.dht.map(|routers| super::dht::config(routers, true)),
             wanted: self.wanted,
+            seed_limits: self.seed_limits,
         })
     }
 }

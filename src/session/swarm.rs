@@ -210,7 +210,7 @@ impl Swarm {
             if shutdown.load(Ordering::Acquire) {
                 return Ok(());
             }
-            if self.complete() && !self.config.keep_seeding {
+            if self.complete() && (!self.config.keep_seeding || self.timers.seeding_over) {
                 return Ok(());
             }
             select! {

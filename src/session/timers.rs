@@ -36,6 +36,10 @@ pub struct Timers {
     pub peak_private: u64,
     /// Bytes of the pieces the download wants (all of them unless some files are selected).
     pub wanted_bytes: u64,
+    /// When the session first saw every wanted piece verified.
+    pub completed_at: Option<Instant>,
+    /// A seeding limit was met: the session ends as a completed download does.
+    pub seeding_over: bool,
 }
 
 impl Timers {
@@ -48,6 +52,8 @@ impl Timers {
             dials_this_second: 0,
             peak_private: 0,
             wanted_bytes: 0,
+            completed_at: None,
+            seeding_over: false,
         }
     }
 }
@@ -71,6 +77,7 @@ impl Swarm {
             peer.tick_rates();
         }
         self.tick_webseed_rates();
+        self.check_seed_limits(now);
         self.check_stalls(now);
         self.retry_rejected(now);
         if self.choker.due(now) {
@@ -103,6 +110,23 @@ impl Swarm {
             }
         }
         Ok(())
+    }
+
+    /// Ends seeding once `--ratio` (uploaded over the wanted bytes) or `--seed-time` (since
+    /// completion) is met.
+    fn check_seed_limits(&mut self, now: Instant) {
+        if !self.complete() {
+            return;
+        }
+        let since = *self.timers.completed_at.get_or_insert(now);
+        let limits = self.config.seed_limits;
+        let uploaded = self.channels.counters.uploaded.load(Ordering::Relaxed) as f64;
+        let wanted = self.timers.wanted_bytes.max(1) as f64;
+        let ratio_met = limits.ratio.is_some_and(|ratio| uploaded / wanted >= ratio);
+        let time_met = limits.time.is_some_and(|time| now.duration_since(since) >= time);
+        if ratio_met || time_met {
+            self.timers.seeding_over = true;
+        }
     }
 
     /// Peers that hold our requests but stopped sending lose them to faster peers.
