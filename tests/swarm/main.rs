@@ -36,6 +36,7 @@ mod repairing_seed;
 mod resume;
 mod returned_requests;
 mod seed_distribution;
+mod seed_limits;
 mod seed_to_seed;
 mod simultaneous_connect;
 mod transmission;
