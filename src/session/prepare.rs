@@ -406,6 +406,12 @@ mod tests {
     use super::*;
     use crate::create::{self, CreateOptions};
 
+    /// Opens `dir/top` for seeding with `io`, one hashing thread and no resume record.
+    fn open_top(meta: &Metainfo, dir: &Path, io: IoMode) -> Prepared {
+        let options = ResumeOptions::default();
+        open_for_seeding(meta, &dir.join("top"), io, 1, &AtomicU64::new(0), &options).expect("open")
+    }
+
     /// Writes `top/a.bin` (10 pieces of 16 KiB) and `top/b.bin` (30 pieces) and returns
     /// their torrent and b.bin's bytes.
     fn torrent(dir: &Path) -> (Metainfo, Vec<u8>) {
@@ -430,16 +436,7 @@ mod tests {
         let (meta, bytes) = torrent(dir.path());
         let path = dir.path().join("top/b.bin");
         std::fs::write(&path, &bytes[..10 * 16384 + 100]).expect("shorten");
-        let root = dir.path().join("top");
-        let prepared = open_for_seeding(
-            &meta,
-            &root,
-            IoMode::Mmap,
-            1,
-            &AtomicU64::new(0),
-            &ResumeOptions::default(),
-        )
-        .expect("open");
+        let prepared = open_top(&meta, dir.path(), IoMode::Mmap);
         assert!(prepared.storage.is_writable());
         assert_eq!(prepared.warning, None);
         assert_eq!(prepared.have.count(), 20, "a.bin and the whole pieces left in b.bin verify");
@@ -453,16 +450,7 @@ mod tests {
         let (meta, mut bytes) = torrent(dir.path());
         bytes[5 * 16384 + 7] ^= 1;
         std::fs::write(dir.path().join("top/b.bin"), &bytes).expect("damage");
-        let root = dir.path().join("top");
-        let prepared = open_for_seeding(
-            &meta,
-            &root,
-            IoMode::Pread,
-            1,
-            &AtomicU64::new(0),
-            &ResumeOptions::default(),
-        )
-        .expect("open");
+        let prepared = open_top(&meta, dir.path(), IoMode::Pread);
         assert!(prepared.storage.is_writable());
         assert_eq!(prepared.have.count(), 39);
         assert!(!prepared.have.get(15), "piece 5 of b.bin is piece 15 of the torrent");
@@ -475,16 +463,7 @@ mod tests {
         bytes.extend_from_slice(b"someone's data");
         let path = dir.path().join("top/b.bin");
         std::fs::write(&path, &bytes).expect("lengthen");
-        let root = dir.path().join("top");
-        let prepared = open_for_seeding(
-            &meta,
-            &root,
-            IoMode::Mmap,
-            1,
-            &AtomicU64::new(0),
-            &ResumeOptions::default(),
-        )
-        .expect("open");
+        let prepared = open_top(&meta, dir.path(), IoMode::Mmap);
         assert!(!prepared.storage.is_writable());
         assert_eq!(prepared.have.count(), 10);
         let warning = prepared.warning.expect("a warning says why nothing is repaired");
