@@ -9,6 +9,7 @@
 # core), run here in the same session. Every figure is printed in GB/s (10^9 bytes/s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 MT=target/release/mt
 PY=/usr/bin/python3
@@ -22,12 +23,7 @@ RUNS=3
 have_lt=1
 $PY -c 'import libtorrent' 2>/dev/null || { have_lt=0; echo "create_v2.sh: python3-libtorrent missing; timing mt only" >&2; }
 
-mkdir -p bench-data
-if [ ! -f "$FILE" ] || [ "$(stat -c %s "$FILE")" -ne "$SIZE" ]; then
-    echo "generating $FILE (2 GiB of random bytes, once)..."
-    head -c "$SIZE" /dev/urandom > "$FILE.partial"
-    mv "$FILE.partial" "$FILE"
-fi
+random_file "$FILE" "$SIZE"
 if [ ! -f "$FOLDER/.complete" ]; then
     echo "generating $FOLDER (24 files, once)..."
     rm -rf "$FOLDER"

@@ -19,6 +19,7 @@
 # matches (libtorrent -> libtorrent, the reference, always runs when libtorrent is there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 MT=${MT:-$PWD/target/release/mt}
 ONLY=${SWARM_ONLY:-}
@@ -32,12 +33,7 @@ LIMIT=300
 [ -x "$MT" ] || { echo "swarm.sh: $MT is missing; run 'cargo build --release' first" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "swarm.sh: /usr/bin/time is missing (apt install time)" >&2; exit 2; }
 
-if [ ! -f "$DATA" ] || [ "$(stat -c %s "$DATA")" -ne "$SIZE" ]; then
-    mkdir -p bench-data
-    echo "generating $DATA (512 MiB of random bytes, once)..."
-    head -c "$SIZE" /dev/urandom > "$DATA.partial"
-    mv "$DATA.partial" "$DATA"
-fi
+random_file "$DATA" "$SIZE"
 
 # Downloads go next to the data, on the same file system.
 WORK=$(mktemp -d "$PWD/bench-data/swarm.XXXXXX")

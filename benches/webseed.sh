@@ -8,6 +8,7 @@
 # The data file is made once under bench-data/ (git-ignored) and kept between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 MT=$PWD/target/release/mt
 PY=/usr/bin/python3
@@ -18,12 +19,7 @@ RUNS=3
 [ -x "$MT" ] || { echo "webseed.sh: $MT is missing; run 'cargo build --release' first" >&2; exit 2; }
 command -v curl > /dev/null || { echo "webseed.sh: curl is missing" >&2; exit 2; }
 
-if [ ! -f "$DATA" ] || [ "$(stat -c %s "$DATA")" -ne "$SIZE" ]; then
-    mkdir -p bench-data
-    echo "generating $DATA (256 MiB of random bytes, once)..."
-    head -c "$SIZE" /dev/urandom > "$DATA.partial"
-    mv "$DATA.partial" "$DATA"
-fi
+random_file "$DATA" "$SIZE"
 
 WORK=$(mktemp -d "$PWD/bench-data/webseed.XXXXXX")
 SERVER_PID=""
