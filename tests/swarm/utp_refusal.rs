@@ -1,13 +1,17 @@
 //! `mt` speaks TCP only, and says so at once to a peer that dials uTP (BEP 29): the listen
 //! port's UDP socket answers an `ST_SYN` with an `ST_RESET` for that connection, so clients
 //! such as libtorrent (uTP first, at their defaults) fall back to TCP without waiting for
-//! their SYN to time out.
+//! their SYN to time out. Such a client dials again over TCP only at its next connection tick
+//! (about a second later), so `mt` also dials the SYN's address over TCP at once: clients
+//! send uTP from their listen port.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use crate::common::swarm::{GET_LIMIT, assert_same_file};
 use crate::common::{TestEnv, require_libtorrent};
+use crate::support::raw_peer::RawListener;
+use mt::metainfo::Metainfo;
 
 /// A 2 MiB file in 32 KiB pieces, and its torrent.
 fn setup() -> TestEnv {
@@ -41,6 +45,24 @@ fn mt_seed_answers_a_utp_syn_with_a_reset_from_its_listen_port() {
     assert_eq!(reply[0], 0x31, "ST_RESET, version 1: {reply:02x?}");
     assert_eq!(reply[2..4], SYN[2..4], "the syn's connection_id: {reply:02x?}");
     assert_eq!(reply[18..20], SYN[16..18], "ack_nr is the syn's seq_nr: {reply:02x?}");
+}
+
+#[test]
+fn mt_seed_dials_a_utp_syns_address_back_over_tcp() {
+    let env = setup();
+    let info_hash = Metainfo::load(&env.path("video.bin.torrent")).expect("torrent").info_hash;
+    let seed = env.seed("video.bin.torrent", "video.bin", &[]);
+    let seed_addr: SocketAddr = seed.addr.parse().expect("the seed's address");
+    // A peer listening on one port for TCP and sending uTP from the same port, as clients do.
+    let listener = RawListener::bind();
+    let tcp_addr: SocketAddr = listener.addr().parse().expect("the listener's address");
+    let probe = UdpSocket::bind(tcp_addr).expect("bind udp on the same port");
+    probe.send_to(&SYN, seed_addr).expect("send the syn");
+    let mut peer = listener
+        .accept(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("mt seed did not dial the syn's address back over tcp: {e}"));
+    let theirs = peer.read_handshake(Duration::from_secs(5)).expect("mt's handshake");
+    assert_eq!(theirs.info_hash, info_hash, "mt dials with the torrent's info hash");
 }
 
 #[test]
