@@ -3,7 +3,11 @@
 //!
 //! A datagram that starts like a uTP header (version 1, a known type, 20 bytes or more) goes
 //! to the uTP responder in [`crate::utp`], whose reply (a reset for a SYN) is sent back from
-//! this same socket, so the peer sees it come from the port it dialled. A bencoded KRPC
+//! this same socket, so the peer sees it come from the port it dialled. The address of each
+//! SYN we reset is also handed to `on_syn` (at most [`SYN_REPORTS_PER_SECOND`] a second, so a
+//! flood of forged SYNs cannot turn into a flood of dials): clients send uTP from their TCP
+//! listen port, and a client refused over uTP dials again over TCP only at its next
+//! connection tick, about a second later, so the session dials it first. A bencoded KRPC
 //! message (`d…`) is the Mainline DHT's: it goes to the DHT thread's bounded queue
 //! ([`crate::dht`]) when a DHT runs on this port, and is dropped when none does or the queue
 //! is full. Anything else is dropped. Nothing here keeps state per sender, so a flood costs
@@ -28,6 +32,12 @@ pub const POLL: Duration = Duration::from_millis(100);
 /// Largest datagram read; longer ones are truncated (and so not valid for any route).
 const MAX_DATAGRAM: usize = 2048;
 
+/// Most SYN addresses handed to `on_syn` in one second.
+pub const SYN_REPORTS_PER_SECOND: u32 = 16;
+
+/// What the owner of the socket is told of each uTP SYN it refused: the sender's address.
+pub type OnSyn = Box<dyn Fn(SocketAddr) + Send>;
+
 /// Where a datagram goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -51,22 +61,30 @@ pub fn route(datagram: &[u8]) -> Route {
 }
 
 /// Starts the thread that owns `socket` until `shutdown` is set; KRPC datagrams go to `krpc`
-/// when given.
+/// and the addresses of refused uTP SYNs to `on_syn`, when given.
 pub fn spawn(
     socket: UdpSocket,
     shutdown: Arc<AtomicBool>,
     krpc: Option<Sender<Datagram>>,
+    on_syn: Option<OnSyn>,
 ) -> std::io::Result<JoinHandle<()>> {
     socket.set_read_timeout(Some(POLL))?;
     std::thread::Builder::new()
         .name("mt-udp".into())
-        .spawn(move || run(&socket, &shutdown, krpc.as_ref()))
+        .spawn(move || run(&socket, &shutdown, krpc.as_ref(), on_syn.as_ref()))
 }
 
-fn run(socket: &UdpSocket, shutdown: &AtomicBool, krpc: Option<&Sender<Datagram>>) {
+fn run(
+    socket: &UdpSocket,
+    shutdown: &AtomicBool,
+    krpc: Option<&Sender<Datagram>>,
+    on_syn: Option<&OnSyn>,
+) {
     let started = Instant::now();
     let mut seq_nr = fastrand::u16(..);
     let mut buf = [0u8; MAX_DATAGRAM];
+    // (start of the current second, SYNs reported in it)
+    let mut reports = (Instant::now(), 0u32);
     while !shutdown.load(Ordering::Acquire) {
         let (len, from) = match socket.recv_from(&mut buf) {
             Ok(got) => got,
@@ -77,7 +95,16 @@ fn run(socket: &UdpSocket, shutdown: &AtomicBool, krpc: Option<&Sender<Datagram>
         match route(datagram) {
             Route::Utp => {
                 seq_nr = seq_nr.wrapping_add(1);
-                answer_utp(socket, datagram, from, clock_us(started), seq_nr);
+                let refused = answer_utp(socket, datagram, from, clock_us(started), seq_nr);
+                if let Some(on_syn) = on_syn.filter(|_| refused) {
+                    if reports.0.elapsed() >= Duration::from_secs(1) {
+                        reports = (Instant::now(), 0);
+                    }
+                    if reports.1 < SYN_REPORTS_PER_SECOND {
+                        reports.1 += 1;
+                        on_syn(from);
+                    }
+                }
             }
             Route::Krpc => {
                 if let Some(krpc) = krpc {
@@ -89,11 +116,18 @@ fn run(socket: &UdpSocket, shutdown: &AtomicBool, krpc: Option<&Sender<Datagram>
     }
 }
 
-fn answer_utp(socket: &UdpSocket, packet: &[u8], from: SocketAddr, now_us: u32, seq_nr: u16) {
-    if let Some(reply) = utp::reply(packet, now_us, seq_nr) {
-        // A lost reply costs the peer only its SYN timeout, as if we were not here.
-        let _ = socket.send_to(&reply, from);
-    }
+/// Answers a uTP packet; true when it was a SYN, refused with a reset.
+fn answer_utp(
+    socket: &UdpSocket,
+    packet: &[u8],
+    from: SocketAddr,
+    now_us: u32,
+    seq_nr: u16,
+) -> bool {
+    let Some(reply) = utp::reply(packet, now_us, seq_nr) else { return false };
+    // A lost reply costs the peer only its SYN timeout, as if we were not here.
+    let _ = socket.send_to(&reply, from);
+    true
 }
 
 /// Microseconds since `started`, wrapping as uTP timestamps do.
@@ -121,7 +155,7 @@ mod tests {
         let shutdown = Arc::new(AtomicBool::new(false));
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let addr = socket.local_addr().expect("local address");
-        let thread = spawn(socket, shutdown.clone(), None).expect("spawn");
+        let thread = spawn(socket, shutdown.clone(), None, None).expect("spawn");
         let probe = UdpSocket::bind("127.0.0.1:0").expect("bind the probe");
         probe.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         let syn = [0x41, 0, 0xa0, 0x9d, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0x0c, 0x94, 0, 0];
@@ -135,5 +169,37 @@ mod tests {
         assert_eq!((header.connection_id, header.ack_nr), (0xa09d, 0x0c94));
         shutdown.store(true, Ordering::Release);
         thread.join().expect("the thread ends");
+    }
+
+    #[test]
+    fn tells_of_each_refused_syn_but_at_most_so_many_a_second() {
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let addr = socket.local_addr().expect("local address");
+        let (told, heard) = crossbeam_channel::unbounded();
+        let on_syn: OnSyn = Box::new(move |from| {
+            let _ = told.send(from);
+        });
+        let thread = spawn(socket, shutdown.clone(), None, Some(on_syn)).expect("spawn");
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("bind the probe");
+        probe.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let syn = [0x41, 0, 0xa0, 0x9d, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0x0c, 0x94, 0, 0];
+        let mut reply = [0u8; 64];
+        for _ in 0..SYN_REPORTS_PER_SECOND + 10 {
+            probe.send_to(&syn, addr).expect("send syn");
+            probe.recv_from(&mut reply).expect("a reset for every syn");
+        }
+        // A data packet (ST_DATA) is no SYN: no reset, nothing told.
+        probe
+            .send_to(&[0x01, 0, 0xa0, 0x9d, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0], addr)
+            .expect("send data");
+        shutdown.store(true, Ordering::Release);
+        thread.join().expect("the thread ends");
+        let reported: Vec<SocketAddr> = heard.try_iter().collect();
+        let probe_addr = probe.local_addr().expect("the probe's address");
+        assert!(reported.iter().all(|&from| from == probe_addr), "{reported:?}");
+        let most = usize::try_from(SYN_REPORTS_PER_SECOND).expect("small");
+        // The burst fits in one second, or spills into a second one on a slow machine.
+        assert!(reported.len() >= most && reported.len() <= 2 * most, "{}", reported.len());
     }
 }

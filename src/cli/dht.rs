@@ -161,7 +161,8 @@ fn start_node(
     let cannot = |e: std::io::Error| Error::Network(format!("cannot start the dht: {e}"));
     let sender = socket.try_clone().map_err(cannot)?;
     let dht = Dht::start(sender, config).map_err(cannot)?;
-    let udp = mt::udp::spawn(socket, shutdown.clone(), Some(dht.inbound())).map_err(cannot)?;
+    let udp =
+        mt::udp::spawn(socket, shutdown.clone(), Some(dht.inbound()), None).map_err(cannot)?;
     Ok((dht, local, udp))
 }
 

@@ -42,6 +42,8 @@ pub enum PeerSource {
     ListenPort,
     /// Another peer's peer exchange (BEP 11).
     Pex,
+    /// A peer that dialled us over uTP, which we refuse: it listens for TCP on that port.
+    UtpSyn,
     /// A DHT lookup (BEP 5).
     Dht,
 }

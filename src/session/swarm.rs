@@ -97,7 +97,11 @@ pub fn run(
         .spawn(move || listen::accept_loop(listener, accept_dialer))
         .map_err(|e| Error::Network(format!("cannot start the listener: {e}")))?;
     let krpc = dht.as_ref().map(|(_, inbound)| inbound.clone());
-    let udp_thread = crate::udp::spawn(udp, shutdown.clone(), krpc)
+    let syn_control = control.clone();
+    let on_syn: crate::udp::OnSyn = Box::new(move |addr| {
+        let _ = syn_control.send(Control::UtpSyn(addr));
+    });
+    let udp_thread = crate::udp::spawn(udp, shutdown.clone(), krpc, Some(on_syn))
         .map_err(|e| Error::Network(format!("cannot start the udp listener: {e}")))?;
     let _ = events.send(Event::Listening(local_addr));
     let registration: Option<Registration> = config.registry.as_ref().and_then(|registry| {
@@ -275,6 +279,7 @@ impl Swarm {
             }
             Control::TrackerFailed(reason) => self.channels.emit(Event::TrackerFailed(reason)),
             Control::DhtPeers(peers) => self.add_candidates(PeerSource::Dht, peers),
+            Control::UtpSyn(addr) => self.add_candidates(PeerSource::UtpSyn, vec![addr]),
             Control::Warning(message) => self.channels.warn(message),
             Control::Hashed { piece, good } => self.on_hashed(piece, good)?,
             Control::SyncFailed(reason) => {
