@@ -10,7 +10,7 @@ use crate::common::{TestEnv, require_libtorrent};
 use mt::tracker::server::ServerHandle;
 
 /// Nested folders, odd sizes and an empty file; 32 KiB pieces cross the file boundaries.
-const TREE: &[(&str, usize)] = &[
+pub const TREE: &[(&str, usize)] = &[
     ("disc/01 intro.wav", 700_001),
     ("disc/02.wav", 16_383),
     ("disc/empty.cue", 0),

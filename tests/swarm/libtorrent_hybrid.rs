@@ -4,16 +4,10 @@
 
 use crate::common::swarm::{GET_LIMIT, assert_same_tree};
 use crate::common::{TestEnv, require_libtorrent};
+use crate::libtorrent::TREE;
 
-/// Nested folders, odd sizes and an empty file: every file but the empty one gets a pad.
-const TREE: &[(&str, usize)] = &[
-    ("disc/01 intro.wav", 700_001),
-    ("disc/02.wav", 16_383),
-    ("disc/empty.cue", 0),
-    ("readme.txt", 999),
-    ("video/a.mkv", 1_000_003),
-];
-
+/// The nested tree of the v1 libtorrent tests, as a hybrid: every file but the empty one gets
+/// a pad.
 fn hybrid_tree(env: &TestEnv) {
     env.tree("tree", TREE);
     env.run(&["create", "--hybrid", "-p", "32K", "tree"]).expect_code(0);
