@@ -7,6 +7,7 @@
 #   bash benches/dht.sh [LOOKUPS]       (default 20; MT=path/to/mt to time another binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 LOOKUPS=${1:-20}
 NODES=100
@@ -15,15 +16,7 @@ if [ -z "${MT:-}" ]; then
     MT=target/release/mt
 fi
 
-WORK=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+work_folder_for_pids
 export MT_STATE_DIR=$WORK/state MT_RUNTIME_DIR=$WORK/runtime
 
 # field NAME LINE: the value of "NAME" in a one-line JSON object.

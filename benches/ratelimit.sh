@@ -12,6 +12,7 @@
 # without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 MT=$PWD/target/release/mt
 LT=$PWD/tests/interop/lt_swarm.py
@@ -25,13 +26,6 @@ command -v jq > /dev/null || { echo "ratelimit.sh: jq is missing" >&2; exit 2; }
 mkdir -p bench-data
 WORK=$(mktemp -d "$PWD/bench-data/ratelimit.XXXXXX")
 SEED_PID=""
-stop_seed() {
-    if [ -n "$SEED_PID" ]; then
-        kill "$SEED_PID" 2> /dev/null || true
-        wait "$SEED_PID" 2> /dev/null || true
-        SEED_PID=""
-    fi
-}
 cleanup() {
     stop_seed
     rm -rf "$WORK"

@@ -38,13 +38,6 @@ random_file "$DATA" "$SIZE"
 # Downloads go next to the data, on the same file system.
 WORK=$(mktemp -d "$PWD/bench-data/swarm.XXXXXX")
 SEED_PID=""
-stop_seed() {
-    if [ -n "$SEED_PID" ]; then
-        kill "$SEED_PID" 2> /dev/null || true
-        wait "$SEED_PID" 2> /dev/null || true
-        SEED_PID=""
-    fi
-}
 cleanup() {
     stop_seed
     [ -n "${TRACKER_PID:-}" ] && kill "$TRACKER_PID" 2> /dev/null && wait "$TRACKER_PID" 2> /dev/null

@@ -7,6 +7,7 @@
 #   bash benches/tracker.sh [SECONDS]      (default 3 s per protocol and tracker)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 SECONDS_PER_RUN=${1:-3}
 MT=target/release/mt
@@ -15,15 +16,7 @@ cargo build --release --quiet
 cargo bench --bench tracker_load --no-run --quiet
 load() { cargo bench --bench tracker_load --quiet -- "$@"; }
 
-WORK=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+work_folder_for_pids
 
 # free_port: a TCP and UDP port on 127.0.0.1 that nothing is bound to right now.
 free_port() {
