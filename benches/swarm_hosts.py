@@ -23,6 +23,7 @@ taken from the kernel's byte counter of the seed's interface (so TCP/IP headers 
 makes the run fail (exit 1). Namespaces, processes and files are removed on every exit path.
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -94,16 +95,15 @@ class Network:
 
 class Process:
     """A program in a namespace whose JSON stdout lines are read on a thread; `finished` is
-    when it first printed an event named in `done_events`."""
+    when it first said it has every piece (`complete` from mt, `done` from libtorrent)."""
 
-    def __init__(self, ns, argv, env, log, done_events=("complete", "done")):
+    def __init__(self, ns, argv, env, log):
         self.popen = subprocess.Popen(
             ["ip", "netns", "exec", ns] + argv, env=env, stdout=subprocess.PIPE,
             stderr=log, text=True, start_new_session=True)
         self.finished = None
         self.lines = []
         self.ready = threading.Event()
-        self.done_events = done_events
         self.thread = threading.Thread(target=self.read, daemon=True)
         self.thread.start()
 
@@ -116,7 +116,7 @@ class Process:
                 continue
             if event in ("listening", "started"):
                 self.ready.set()
-            if event in self.done_events and self.finished is None:
+            if event in ("complete", "done") and self.finished is None:
                 self.finished = time.monotonic()
 
     def stop(self):
@@ -133,17 +133,18 @@ def sha1_of(path):
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
 def mt_quiet_flags(command):
     """The flags that keep `mt <command>` from looking beyond the swarm (DHT, LSD), where
     this build has them."""
     usage = sh(MT, command, "--help", check=False)
-    return [flag for flag in ("--no-dht", "--no-lsd") if flag in usage]
+    return tuple(flag for flag in ("--no-dht", "--no-lsd") if flag in usage)
 
 
 def seed_argv(client, ns_ip, torrent, data, extra):
     if client == "mt":
         return [MT, "seed", torrent, data, "--bind", ns_ip, "-p", str(PEER_PORT), "--json"] \
-            + mt_quiet_flags("seed") + extra
+            + list(mt_quiet_flags("seed")) + extra
     return ["/usr/bin/python3", LT, "seed", torrent, os.path.dirname(data), "--listen",
             "%s:%d" % (ns_ip, PEER_PORT), "--timeout", "100000"] + extra
 
@@ -152,7 +153,7 @@ def get_argv(client, ns_ip, torrent, out_dir, name, timeout):
     if client == "mt":
         return [MT, "get", torrent, os.path.join(out_dir, name), "--bind", ns_ip, "-p",
                 str(PEER_PORT), "--seed", "--json", "--timeout", str(timeout)] \
-            + mt_quiet_flags("get")
+            + list(mt_quiet_flags("get"))
     return ["/usr/bin/python3", LT, "get", torrent, out_dir, "--listen",
             "%s:%d" % (ns_ip, PEER_PORT), "--keep-seeding", "--timeout", str(timeout)]
 
