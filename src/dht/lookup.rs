@@ -131,7 +131,7 @@ impl Lookup {
     }
 
     /// The nodes to query now (at most [`ALPHA`] in flight), marked as asked.
-    pub fn next_to_ask(&mut self) -> Vec<(SocketAddr, Option<NodeId>)> {
+    pub fn next_to_ask(&mut self, _now: Instant) -> Vec<(SocketAddr, Option<NodeId>)> {
         let room = ALPHA.saturating_sub(self.in_flight());
         let mut out = Vec::new();
         for candidate in self.candidates.iter_mut().filter(|c| c.status != Status::Failed).take(K) {
@@ -216,6 +216,9 @@ impl Lookup {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use super::super::transactions::TIMEOUT;
     use super::*;
 
     fn info(id: NodeId, port: u16) -> NodeInfo {
@@ -246,7 +249,7 @@ mod tests {
         while !lookup.is_done() {
             rounds += 1;
             assert!(rounds < 500, "the lookup does not end");
-            for (addr, _) in lookup.next_to_ask() {
+            for (addr, _) in lookup.next_to_ask(now) {
                 let me = nodes.iter().position(|n| n.addr == addr).expect("a node we know");
                 let response =
                     Response { id: nodes[me].id, nodes: knows(me), ..Response::default() };
@@ -259,18 +262,121 @@ mod tests {
         assert!(lookup.messages < 200, "{} messages", lookup.messages);
     }
 
+    /// A simulated network where each node answers after `LATENCY`, except the `silent`
+    /// ones, whose queries fail only when the query timeout runs out (as the node reports
+    /// them). Answers name only nodes that answer (their senders' tables are fresh), so
+    /// the lookup meets silent nodes only in `start`. Returns the lookup when it ended and
+    /// the (simulated) time it took.
+    fn simulate(
+        nodes: &[NodeInfo],
+        silent: &[SocketAddr],
+        target: NodeId,
+        start: &[NodeInfo],
+    ) -> (Lookup, Duration) {
+        const LATENCY: Duration = Duration::from_millis(20);
+        const STEP: Duration = Duration::from_millis(10);
+        let begin = Instant::now();
+        let knows = |me: &NodeInfo| -> Vec<NodeInfo> {
+            let mut known: Vec<NodeInfo> =
+                nodes.iter().copied().filter(|n| n.id.common_prefix(&me.id) >= 3).collect();
+            known.extend(nodes.iter().step_by(9).copied());
+            known.retain(|n| !silent.contains(&n.addr));
+            known.sort_by_key(|n| n.id.distance(&target));
+            known.dedup_by_key(|n| n.id);
+            known.truncate(K);
+            known
+        };
+        let mut lookup = Lookup::new(target, Kind::FindNode, start, &[], begin);
+        // (when, to, whether it answers)
+        let mut due: Vec<(Instant, SocketAddr, bool)> = Vec::new();
+        let mut now = begin;
+        while !lookup.is_done() {
+            assert!(now - begin < Duration::from_secs(30), "the lookup does not end");
+            for (addr, _) in lookup.next_to_ask(now) {
+                if silent.contains(&addr) {
+                    due.push((now + TIMEOUT, addr, false));
+                } else {
+                    due.push((now + LATENCY, addr, true));
+                }
+            }
+            now += STEP;
+            let (ready, later): (Vec<_>, Vec<_>) =
+                due.into_iter().partition(|(when, ..)| *when <= now);
+            due = later;
+            for (_, addr, answers) in ready {
+                if answers {
+                    let me = nodes.iter().find(|n| n.addr == addr).expect("a node we know");
+                    let response = Response { id: me.id, nodes: knows(me), ..Response::default() };
+                    lookup.answered(addr, &response);
+                } else {
+                    lookup.failed(addr);
+                }
+            }
+        }
+        (lookup, now - begin)
+    }
+
+    /// A network of `count` nodes, and the same sorted by distance to `target`.
+    fn network(count: u16, target: &NodeId) -> (Vec<NodeInfo>, Vec<NodeInfo>) {
+        let nodes: Vec<NodeInfo> = (0..count).map(|n| info(NodeId::random(), 2000 + n)).collect();
+        let mut by_distance = nodes.clone();
+        by_distance.sort_by_key(|n| n.id.distance(target));
+        (nodes, by_distance)
+    }
+
+    /// The lookup starts from the 3 nodes nearest the target, which never answer, and a few
+    /// others: it asks other candidates in their place, ends holding the 8 nearest nodes
+    /// that do answer, and does not wait out the query timeout for the silent ones.
+    #[test]
+    fn silent_nearest_nodes_are_replaced_without_waiting_out_the_timeout() {
+        for _ in 0..20 {
+            let target = NodeId::random();
+            let (nodes, by_distance) = network(300, &target);
+            let silent: Vec<SocketAddr> =
+                by_distance[..3].iter().chain(&by_distance[200..203]).map(|n| n.addr).collect();
+            let live: Vec<NodeInfo> =
+                by_distance.iter().copied().filter(|n| !silent.contains(&n.addr)).collect();
+            let mut start = by_distance[..3].to_vec();
+            start.extend(&by_distance[200..203]);
+            start.extend(&by_distance[250..252]);
+            let (lookup, took) = simulate(&nodes, &silent, target, &start);
+            let found: Vec<NodeId> = lookup.closest().iter().map(|(n, _)| n.id).collect();
+            let want: Vec<NodeId> = live[..K].iter().map(|n| n.id).collect();
+            assert_eq!(found, want, "the 8 nearest answering nodes");
+            assert!(took < TIMEOUT, "the lookup waited {took:?} for silent nodes");
+        }
+    }
+
+    /// Far nodes asked early that never answer do not hold a lookup whose nearest nodes
+    /// have all answered.
+    #[test]
+    fn queries_to_farther_nodes_do_not_hold_the_lookup() {
+        for _ in 0..20 {
+            let target = NodeId::random();
+            let (nodes, by_distance) = network(300, &target);
+            // The lookup starts from two far nodes that never answer and one that does.
+            let silent = [by_distance[299].addr, by_distance[298].addr];
+            let start = [by_distance[299], by_distance[298], by_distance[100]];
+            let (lookup, took) = simulate(&nodes, &silent, target, &start);
+            let found: Vec<NodeId> = lookup.closest().iter().map(|(n, _)| n.id).collect();
+            let want: Vec<NodeId> = by_distance[..K].iter().map(|n| n.id).collect();
+            assert_eq!(found, want, "the 8 nearest nodes");
+            assert!(took < Duration::from_secs(1), "the lookup waited {took:?} on far nodes");
+        }
+    }
+
     #[test]
     fn never_more_than_alpha_in_flight_and_failures_are_skipped() {
         let now = Instant::now();
         let nodes: Vec<NodeInfo> = (0..20).map(|n| info(NodeId::random(), n)).collect();
         let mut lookup = Lookup::new(NodeId::random(), Kind::GetPeers, &nodes, &[], now);
-        let first = lookup.next_to_ask();
+        let first = lookup.next_to_ask(now);
         assert_eq!(first.len(), ALPHA);
-        assert!(lookup.next_to_ask().is_empty());
+        assert!(lookup.next_to_ask(now).is_empty());
         for (addr, _) in &first {
             lookup.failed(*addr);
         }
-        assert_eq!(lookup.next_to_ask().len(), ALPHA);
+        assert_eq!(lookup.next_to_ask(now).len(), ALPHA);
     }
 
     #[test]
@@ -278,7 +384,7 @@ mod tests {
         let now = Instant::now();
         let node = info(NodeId::random(), 1);
         let mut lookup = Lookup::new(NodeId::random(), Kind::GetPeers, &[node], &[], now);
-        lookup.next_to_ask();
+        lookup.next_to_ask(now);
         let peer = SocketAddr::from(([10, 0, 0, 1], 80));
         let response = Response {
             id: node.id,

@@ -303,7 +303,7 @@ impl Node {
         let Some(running) = self.lookups.get_mut(&id) else { return };
         let target = running.lookup.target;
         let kind = running.lookup.kind;
-        let asks = running.lookup.next_to_ask();
+        let asks = running.lookup.next_to_ask(now);
         for (addr, node) in asks {
             let method = match kind {
                 Kind::FindNode => Method::FindNode { target },
