@@ -2,6 +2,13 @@
 //! most [`ALPHA`] queries in flight, until the [`K`] nearest nodes not known to be dead have
 //! all answered.
 //!
+//! A query unanswered after [`STALE`] is stale: it no longer counts against [`ALPHA`], so
+//! the next candidate is asked in its place, and the lookup no longer waits on it, though
+//! its answer is still taken until the query times out. So the lookup ends as soon as the
+//! [`K`] nearest candidates that are neither failed nor stale have answered, whatever is
+//! still in flight to farther (or silent) nodes, and a silent node is replaced by the next
+//! candidate rather than leaving the result short.
+//!
 //! A `get_peers` lookup also gathers the peers (`values`) and the announce tokens the
 //! nearest nodes hand out. The candidate list is bounded ([`MAX_CANDIDATES`], nearest kept),
 //! and so is the set of peers gathered ([`MAX_PEERS`]), so a node that answers with many
@@ -9,7 +16,7 @@
 //! candidate only; it enters the routing table when it answers us itself.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::id::NodeId;
 use super::krpc::{NodeInfo, Response};
@@ -21,6 +28,8 @@ pub const ALPHA: usize = 3;
 pub const MAX_CANDIDATES: usize = 64;
 /// Most peers a lookup gathers.
 pub const MAX_PEERS: usize = 2000;
+/// How long a query may go unanswered before the lookup asks another node in its place.
+pub const STALE: Duration = Duration::from_secs(1);
 
 /// What a lookup asks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,9 +43,25 @@ pub enum Kind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Status {
     Fresh,
-    Asked,
+    /// Queried at `sent`; `stale` once [`STALE`] passed with no answer.
+    Asked {
+        sent: Instant,
+        stale: bool,
+    },
     Answered(Option<Vec<u8>>),
     Failed,
+}
+
+impl Status {
+    /// A query in flight that is not stale.
+    fn is_active(&self) -> bool {
+        matches!(self, Status::Asked { stale: false, .. })
+    }
+
+    /// Whether the lookup still counts on this candidate: not failed, not stale.
+    fn counts(&self) -> bool {
+        !matches!(self, Status::Failed | Status::Asked { stale: true, .. })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -121,25 +146,39 @@ impl Lookup {
         let mut kept = 0;
         candidates.retain(|c| {
             kept += 1;
-            kept <= MAX_CANDIDATES || c.status == Status::Asked
+            kept <= MAX_CANDIDATES || matches!(c.status, Status::Asked { .. })
         });
         self.candidates = candidates;
     }
 
+    /// Queries in flight that are not stale.
     fn in_flight(&self) -> usize {
-        self.candidates.iter().filter(|c| c.status == Status::Asked).count()
+        self.candidates.iter().filter(|c| c.status.is_active()).count()
     }
 
-    /// The nodes to query now (at most [`ALPHA`] in flight), marked as asked.
-    pub fn next_to_ask(&mut self, _now: Instant) -> Vec<(SocketAddr, Option<NodeId>)> {
+    /// The nearest [`K`] candidates the lookup still counts on: not failed, not stale.
+    fn window(&self) -> impl Iterator<Item = &Candidate> {
+        self.candidates.iter().filter(|c| c.status.counts()).take(K)
+    }
+
+    /// The nodes to query now (at most [`ALPHA`] in flight, stale queries not counted),
+    /// marked as asked.
+    pub fn next_to_ask(&mut self, now: Instant) -> Vec<(SocketAddr, Option<NodeId>)> {
+        for candidate in &mut self.candidates {
+            if let Status::Asked { sent, stale } = &mut candidate.status
+                && now.saturating_duration_since(*sent) >= STALE
+            {
+                *stale = true;
+            }
+        }
         let room = ALPHA.saturating_sub(self.in_flight());
         let mut out = Vec::new();
-        for candidate in self.candidates.iter_mut().filter(|c| c.status != Status::Failed).take(K) {
+        for candidate in self.candidates.iter_mut().filter(|c| c.status.counts()).take(K) {
             if out.len() >= room {
                 break;
             }
             if candidate.status == Status::Fresh {
-                candidate.status = Status::Asked;
+                candidate.status = Status::Asked { sent: now, stale: false };
                 out.push((candidate.addr, candidate.id));
             }
         }
@@ -183,15 +222,19 @@ impl Lookup {
         }
     }
 
-    /// True when nothing is in flight and the nearest live candidates have all answered.
+    /// True when the nearest [`K`] candidates neither failed nor stale have all answered
+    /// (so no query that is not stale is in flight to a node nearer than the farthest of
+    /// them). With fewer than [`K`] such candidates, it waits for stale queries too: their
+    /// answers are all it can still learn from.
     pub fn is_done(&self) -> bool {
-        self.in_flight() == 0
-            && !self
-                .candidates
-                .iter()
-                .filter(|c| c.status != Status::Failed)
-                .take(K)
-                .any(|c| c.status == Status::Fresh)
+        let mut counted = 0;
+        for candidate in self.window() {
+            if !matches!(candidate.status, Status::Answered(_)) {
+                return false;
+            }
+            counted += 1;
+        }
+        counted == K || !self.candidates.iter().any(|c| matches!(c.status, Status::Asked { .. }))
     }
 
     /// The nearest nodes that answered, with the tokens they gave, nearest first.

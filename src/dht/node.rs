@@ -391,6 +391,11 @@ impl Node {
         for pending in self.transactions.expired(now) {
             self.on_failure(pending, now);
         }
+        // Lookups with stale queries ask others in their place, or end.
+        let running: Vec<LookupId> = self.lookups.keys().copied().collect();
+        for id in running {
+            self.step(id, now);
+        }
         self.tokens.rotate_if_due(now);
         self.store.expire(now);
         let rebootstrap =
