@@ -259,6 +259,7 @@ impl Lookup {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
     use std::time::Duration;
 
     use super::super::transactions::TIMEOUT;
@@ -305,11 +306,30 @@ mod tests {
         assert!(lookup.messages < 200, "{} messages", lookup.messages);
     }
 
-    /// A simulated network where each node answers after `LATENCY`, except the `silent`
-    /// ones, whose queries fail only when the query timeout runs out (as the node reports
-    /// them). Answers name only nodes that answer (their senders' tables are fresh), so
-    /// the lookup meets silent nodes only in `start`. Returns the lookup when it ended and
-    /// the (simulated) time it took.
+    /// Each node's routing table: up to [`K`] nodes for each length of prefix shared with
+    /// it, as a full Kademlia table holds.
+    fn tables(nodes: &[NodeInfo]) -> HashMap<SocketAddr, Vec<NodeInfo>> {
+        let mut tables = HashMap::new();
+        for me in nodes {
+            let mut per_bucket = [0usize; 161];
+            let mut table = Vec::new();
+            for other in nodes.iter().filter(|n| n.id != me.id) {
+                let bucket = other.id.common_prefix(&me.id).min(160);
+                if per_bucket[bucket] < K {
+                    per_bucket[bucket] += 1;
+                    table.push(*other);
+                }
+            }
+            tables.insert(me.addr, table);
+        }
+        tables
+    }
+
+    /// A simulated network where each node answers after `LATENCY` with the [`K`] nodes of
+    /// its table nearest the target, except the `silent` ones, whose queries fail only when
+    /// the query timeout runs out (as the node reports them). Tables hold only nodes that
+    /// answer (they are fresh), so the lookup meets silent nodes only in `start`. Returns
+    /// the lookup when it ended and the (simulated) time it took.
     fn simulate(
         nodes: &[NodeInfo],
         silent: &[SocketAddr],
@@ -319,13 +339,12 @@ mod tests {
         const LATENCY: Duration = Duration::from_millis(20);
         const STEP: Duration = Duration::from_millis(10);
         let begin = Instant::now();
-        let knows = |me: &NodeInfo| -> Vec<NodeInfo> {
-            let mut known: Vec<NodeInfo> =
-                nodes.iter().copied().filter(|n| n.id.common_prefix(&me.id) >= 3).collect();
-            known.extend(nodes.iter().step_by(9).copied());
-            known.retain(|n| !silent.contains(&n.addr));
+        let live: Vec<NodeInfo> =
+            nodes.iter().copied().filter(|n| !silent.contains(&n.addr)).collect();
+        let tables = tables(&live);
+        let knows = |me: SocketAddr| -> Vec<NodeInfo> {
+            let mut known = tables[&me].clone();
             known.sort_by_key(|n| n.id.distance(&target));
-            known.dedup_by_key(|n| n.id);
             known.truncate(K);
             known
         };
@@ -349,7 +368,8 @@ mod tests {
             for (_, addr, answers) in ready {
                 if answers {
                     let me = nodes.iter().find(|n| n.addr == addr).expect("a node we know");
-                    let response = Response { id: me.id, nodes: knows(me), ..Response::default() };
+                    let response =
+                        Response { id: me.id, nodes: knows(addr), ..Response::default() };
                     lookup.answered(addr, &response);
                 } else {
                     lookup.failed(addr);
