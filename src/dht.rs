@@ -16,7 +16,8 @@
 //! Parts: [`id`] (ids and distance), [`krpc`] (the messages), [`table`] (routing table),
 //! [`lookup`] (iterative lookups), [`tokens`], [`store`] (announced peers), [`limits`]
 //! (per-address query rate), [`transactions`] (our queries in flight), [`node`] (the state
-//! machine tying them together), [`persist`]. Only IPv4 is served for now.
+//! machine tying them together), [`persist`]. Only IPv4 is served for now: on a
+//! dual-stack listen socket, datagrams from IPv6 senders are dropped.
 
 pub mod id;
 pub mod krpc;
@@ -223,7 +224,10 @@ fn run(
     let saved = table_file.as_ref().and_then(TableFile::load);
     let now = Instant::now();
     let (id, known) = saved.map_or_else(|| (NodeId::random(), Vec::new()), |s| (s.id, s.nodes));
-    let v4 = local.is_none_or(|a| a.is_ipv4());
+    // A dual-stack socket (`[::]`) serves the IPv4 DHT: datagrams arrive with canonical
+    // IPv4 senders and are answered through their mapped form.
+    let v4 = local.is_none_or(|a| a.is_ipv4() || crate::dual_stack::is_dual_stack(a));
+    let family = move |addr: &SocketAddr| addr.is_ipv4() == v4;
     let known: Vec<_> = known.into_iter().filter(|n| n.addr.is_ipv4() == v4).collect();
     // Nodes on loopback are a testnet on one host: many share the address.
     let loopback = local.is_some_and(|a| a.ip().is_loopback())
@@ -244,14 +248,17 @@ fn run(
             recv(inbound) -> datagram => {
                 if let Ok((bytes, from)) = datagram {
                     let now = Instant::now();
-                    node.receive(&bytes, from, now);
-                    for (bytes, from) in inbound.try_iter().take(256) {
+                    if family(&from) {
+                        node.receive(&bytes, from, now);
+                    }
+                    for (bytes, from) in inbound.try_iter().take(256).filter(|(_, f)| family(f)) {
                         node.receive(&bytes, from, now);
                     }
                 }
             }
             recv(commands) -> command => match command {
-                Ok(Command::Ping(addr)) => node.ping_addr(addr, Instant::now()),
+                Ok(Command::Ping(addr)) if family(&addr) => node.ping_addr(addr, Instant::now()),
+                Ok(Command::Ping(_)) => {}
                 Ok(Command::Track { info_hash, announce, sink }) => {
                     tracked.insert(info_hash, Tracked { announce, sink, lookup: None, next: Instant::now() });
                 }
@@ -329,6 +336,7 @@ fn run(
         }
         for (to, bytes) in node.take_outbox() {
             // A lost datagram is a lost query or answer, which KRPC already expects.
+            let to = local.map_or(to, |local| crate::dual_stack::for_socket(local, to));
             let _ = socket.send_to(&bytes, to);
         }
         if now.duration_since(last_save) >= SAVE_EVERY {

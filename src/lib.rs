@@ -33,7 +33,8 @@
 //! turns `--only`, `--files` and a magnet link's `so=` into the files and pieces to fetch; [`create`] makes torrents
 //! from files; [`registry`] records same-host peers; [`fetch`] gets a magnet link's `info` dictionary from peers and [`state`] keeps it, with the
 //! [`resume`] records that let a restart trust what was verified before; [`error`] is the fatal error every command
-//! returns; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
+//! returns; [`dual_stack`] binds `[::]` for IPv6 and IPv4 at once and turns v4-mapped peer
+//! addresses back into IPv4; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
 //! ([`utp`]) dialers with a reset so they use TCP at once and handing KRPC to the [`dht`]
 //! node (one thread, below the session, which feeds the peers it finds to the address book). `unsafe` code lives only in
 //! [`storage::mmap`].
@@ -61,6 +62,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod create;
 pub mod dht;
+pub mod dual_stack;
 pub mod error;
 pub mod fetch;
 pub mod hash;

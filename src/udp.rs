@@ -11,7 +11,9 @@
 //! message (`d…`) is the Mainline DHT's: it goes to the DHT thread's bounded queue
 //! ([`crate::dht`]) when a DHT runs on this port, and is dropped when none does or the queue
 //! is full. Anything else is dropped. Nothing here keeps state per sender, so a flood costs
-//! only the time to read it.
+//! only the time to read it. On a dual-stack socket an IPv4 sender arrives v4-mapped: the
+//! address handed on is its canonical IPv4 form ([`crate::dual_stack::canonical`]), and the
+//! DHT maps it back when it answers.
 //!
 //! The thread stops within [`POLL`] of the shutdown flag being set.
 
@@ -102,13 +104,13 @@ fn run(
                     }
                     if reports.1 < SYN_REPORTS_PER_SECOND {
                         reports.1 += 1;
-                        on_syn(from);
+                        on_syn(crate::dual_stack::canonical(from));
                     }
                 }
             }
             Route::Krpc => {
                 if let Some(krpc) = krpc {
-                    dht::offer(krpc, datagram, from);
+                    dht::offer(krpc, datagram, crate::dual_stack::canonical(from));
                 }
             }
             Route::Unknown => {}

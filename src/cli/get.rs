@@ -36,7 +36,7 @@ pub struct GetArgs {
     /// port to listen on (default 6881, or the next free one)
     #[argh(option, short = 'p', long = "port")]
     port: Option<u16>,
-    /// address to listen on (default: all addresses)
+    /// address to listen on (default: all addresses, IPv6 and IPv4)
     #[argh(option)]
     bind: Option<IpAddr>,
     /// a peer to connect to, HOST:PORT; repeatable
@@ -115,14 +115,17 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
     let meta = match args.torrent.to_str().filter(|text| MagnetLink::looks_like(text)) {
         Some(text) => {
             // The trackers asked for peers need a real port: pick a free one now for `-p 0`.
+            let v4 = mt::dual_stack::ipv4_fallback(net.listen.ip());
             if net.listen.port() == 0
-                && let Ok(probe) = std::net::TcpListener::bind(net.listen)
+                && let Ok(probe) = mt::dual_stack::bind_tcp(net.listen)
+                    .or_else(|e| v4.map_or(Err(e), |ip| std::net::TcpListener::bind((ip, 0))))
                 && let Ok(addr) = probe.local_addr()
             {
                 net.listen.set_port(addr.port());
             }
             let port = net.listen.port();
-            let listen = (net.listen.ip(), port);
+            // The DHT speaks IPv4 only: its lookup for the metadata binds IPv4 for `[::]`.
+            let listen = (v4.unwrap_or(net.listen.ip()), port);
             let dht = net.dht.as_deref();
             let fetched =
                 fetch::torrent_from_magnet(text, &net.peers, listen, dht, timeout, args.json)?;

@@ -80,7 +80,8 @@ impl NetOptions {
         if upload_slots == 0 {
             return Err(Error::Usage("--upload-slots must be at least 1".into()));
         }
-        let ip = bind.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        // `[::]` is bound dual-stack, or as `0.0.0.0` on a machine without IPv6.
+        let ip = bind.unwrap_or(mt::dual_stack::UNSPECIFIED);
         Ok(NetOptions {
             listen: SocketAddr::new(ip, port.unwrap_or(6881)),
             next_free_port: port.is_none(),

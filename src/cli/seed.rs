@@ -29,7 +29,7 @@ pub struct SeedArgs {
     /// port to listen on (default 6881, or the next free one)
     #[argh(option, short = 'p', long = "port")]
     port: Option<u16>,
-    /// address to listen on (default: all addresses)
+    /// address to listen on (default: all addresses, IPv6 and IPv4)
     #[argh(option)]
     bind: Option<IpAddr>,
     /// a peer to connect to, HOST:PORT; repeatable

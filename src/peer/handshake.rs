@@ -56,7 +56,7 @@ pub fn accept(
     dht: bool,
     timeout: Duration,
 ) -> Result<Connected, PeerError> {
-    let addr = stream.peer_addr().map_err(PeerError::Connect)?;
+    let addr = stream.peer_addr().map(crate::dual_stack::canonical).map_err(PeerError::Connect)?;
     prepare(&stream, timeout).map_err(PeerError::Connect)?;
     let mut reader = MessageReader::new(stream);
     let first = reader.peek(PROTOCOL_HEADER_LEN).map_err(PeerError::Handshake)?;

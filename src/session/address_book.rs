@@ -13,8 +13,9 @@
 //! so finding the due ones looks at those only, not at every address.
 //!
 //! Invariants:
-//! - an address is in the book at most once, and never one of our own listen addresses or
-//!   port 0; the book holds at most [`MAX_ADDRESSES`];
+//! - an address is in the book at most once, in its canonical form (IPv4 for a v4-mapped
+//!   IPv6 address), and never one of our own listen addresses or port 0; the book holds at
+//!   most [`MAX_ADDRESSES`];
 //! - an address is in the queue, under its `next_try`, iff it is `Idle`;
 //! - an address is `Dialling` only between [`AddressBook::dialling`] and the attempt's end
 //!   ([`AddressBook::dial_failed`] or [`AddressBook::connected`]), and `Connected` only
@@ -123,8 +124,10 @@ impl AddressBook {
         }
     }
 
-    /// Records an address a source named. Returns true when it is new to the book and kept.
+    /// Records an address a source named (a v4-mapped one as IPv4). Returns true when it is
+    /// new to the book and kept.
     pub fn learn(&mut self, addr: SocketAddr, _source: PeerSource, now: Instant) -> bool {
+        let addr = crate::dual_stack::canonical(addr);
         if addr.port() == 0 || self.own.contains(&addr) || self.entries.contains_key(&addr) {
             return false;
         }

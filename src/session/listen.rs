@@ -1,7 +1,10 @@
 //! Making connections: the listening sockets, the accept loop, and outgoing connects.
 //!
 //! The listen port is bound for TCP (peer connections) and UDP (where uTP dialers are turned
-//! away, see [`crate::udp`]) together: a port is used only when both are free on it.
+//! away, see [`crate::udp`]) together: a port is used only when both are free on it. The
+//! default address, `[::]`, is bound dual-stack ([`crate::dual_stack`]), so IPv4 and IPv6
+//! peers reach the same port; on a machine without IPv6 it falls back to `0.0.0.0`. Accepted
+//! connections carry the canonical address of the peer (IPv4 for a v4-mapped one).
 //!
 //! Both sides finish the BEP 3 handshake on their own short-lived thread, then hand the
 //! connection to the session thread over the control channel. The number of handshakes in
@@ -16,6 +19,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use super::channels::Control;
+use crate::dual_stack;
 use crate::error::Error;
 use crate::peer;
 use crate::types::{InfoHash, PeerId};
@@ -30,8 +34,31 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const ANY_PORT_TRIES: u16 = 20;
 
 /// Binds `addr` for TCP and UDP on the same port; with `next_free`, a port taken for either
-/// moves on to the next ones. Port 0 picks a port free for both.
+/// moves on to the next ones. Port 0 picks a port free for both. `[::]` falls back to
+/// `0.0.0.0` when the machine has no IPv6.
 pub fn bind(addr: SocketAddr, next_free: bool) -> Result<(TcpListener, UdpSocket), Error> {
+    match bind_family(addr, next_free) {
+        Err(Some(err)) if dual_stack::no_ipv6(&err) => {
+            if let Some(v4) = dual_stack::ipv4_fallback(addr.ip()) {
+                return bind(SocketAddr::new(v4, addr.port()), next_free);
+            }
+            Err(cannot_listen(addr, Some(err)))
+        }
+        Err(err) => Err(cannot_listen(addr, err)),
+        Ok(pair) => Ok(pair),
+    }
+}
+
+fn cannot_listen(addr: SocketAddr, err: Option<std::io::Error>) -> Error {
+    let reason = err.map_or_else(String::new, |e| crate::error::lower_io(&e));
+    Error::Network(format!("cannot listen on {addr}: {reason}"))
+}
+
+/// [`bind`] within one family; the last error when no port worked.
+fn bind_family(
+    addr: SocketAddr,
+    next_free: bool,
+) -> Result<(TcpListener, UdpSocket), Option<std::io::Error>> {
     let tries = if addr.port() == 0 {
         ANY_PORT_TRIES
     } else if next_free {
@@ -47,17 +74,17 @@ pub fn bind(addr: SocketAddr, next_free: bool) -> Result<(TcpListener, UdpSocket
         }
         match bind_both(candidate) {
             Ok(pair) => return Ok(pair),
+            Err(e) if dual_stack::no_ipv6(&e) => return Err(Some(e)),
             Err(e) => last = Some(e),
         }
     }
-    let reason = last.map_or_else(String::new, |e| crate::error::lower_io(&e));
-    Err(Error::Network(format!("cannot listen on {addr}: {reason}")))
+    Err(last)
 }
 
 /// Binds TCP on `addr`, then UDP on the port TCP got.
 fn bind_both(addr: SocketAddr) -> std::io::Result<(TcpListener, UdpSocket)> {
-    let listener = TcpListener::bind(addr)?;
-    let udp = UdpSocket::bind(listener.local_addr()?)?;
+    let listener = dual_stack::bind_tcp(addr)?;
+    let udp = dual_stack::bind_udp(listener.local_addr()?)?;
     Ok((listener, udp))
 }
 

@@ -124,7 +124,7 @@ pub fn run(
     let mut swarm = Swarm {
         picker,
         peers: Peers::default(),
-        book: AddressBook::new(vec![local_addr, advertised_addr(local_addr)]),
+        book: AddressBook::new(own_addrs(local_addr)),
         choker: Choker::new(config.upload_slots, now),
         timers,
         channels: Channels {
@@ -189,17 +189,29 @@ pub fn run(
     })
 }
 
-/// The address other local processes should dial: loopback when we listen on all addresses.
+/// The address other local processes should dial: loopback when we listen on all addresses
+/// (IPv4 loopback for a dual-stack `[::]`, which every process can dial).
 pub(super) fn advertised_addr(local: SocketAddr) -> SocketAddr {
     let mut addr = local;
     if addr.ip().is_unspecified() {
-        addr.set_ip(if addr.is_ipv4() {
+        addr.set_ip(if addr.is_ipv4() || crate::dual_stack::is_dual_stack(local) {
             std::net::Ipv4Addr::LOCALHOST.into()
         } else {
             std::net::Ipv6Addr::LOCALHOST.into()
         });
     }
     addr
+}
+
+/// Addresses that are us, never to be dialled: the listen address, and when it is
+/// unspecified, loopback in the families it serves.
+fn own_addrs(local: SocketAddr) -> Vec<SocketAddr> {
+    let mut own = vec![local, advertised_addr(local)];
+    if crate::dual_stack::is_dual_stack(local) {
+        own.push(SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), local.port()));
+        own.push(SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), local.port()));
+    }
+    own
 }
 
 impl Swarm {
