@@ -5,7 +5,8 @@
 //! at most [`MAX_HTTP_CONNECTIONS`] worker threads (when the queue is full, extra connections
 //! are closed at once). Every socket wait has a short timeout, so each loop notices shutdown
 //! within about 200 ms and a slow HTTP client holds its worker for at most
-//! [`HTTP_REQUEST_TIMEOUT`].
+//! [`HTTP_REQUEST_TIMEOUT`]. An IPv6 endpoint is bound with `IPV6_V6ONLY` off
+//! ([`crate::dual_stack`]), so `[::]:6969` serves IPv4 clients too.
 //!
 //! Shared state is one [`Tracker`]: the only lock is the mutex around the peer table
 //! ([`swarm::Swarms`]); it is taken last, held only to update and read the table, and never
@@ -185,7 +186,7 @@ impl Server {
     /// Opens the configured endpoints.
     pub fn bind(config: ServerConfig) -> Result<Server, BindError> {
         let http = match config.http {
-            Some(addr) => Some(TcpListener::bind(addr).map_err(|source| BindError {
+            Some(addr) => Some(crate::dual_stack::bind_tcp(addr).map_err(|source| BindError {
                 endpoint: "http",
                 addr,
                 source,
@@ -193,7 +194,7 @@ impl Server {
             None => None,
         };
         let udp = match config.udp {
-            Some(addr) => Some(UdpSocket::bind(addr).map_err(|source| BindError {
+            Some(addr) => Some(crate::dual_stack::bind_udp(addr).map_err(|source| BindError {
                 endpoint: "udp",
                 addr,
                 source,
