@@ -268,6 +268,11 @@ pub fn require_libtorrent() -> bool {
     works || missing("libtorrent's Python bindings for /usr/bin/python3 (python3-libtorrent)")
 }
 
+/// True when this machine has an IPv6 loopback address (`::1`) to bind.
+pub fn require_ipv6() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok() || missing("an IPv6 loopback address (::1)")
+}
+
 /// Where the repository's checked-in files are (fixtures, interop scripts).
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)

@@ -24,6 +24,9 @@ use super::{MT, Output, SYSTEM_PYTHON, TestEnv, repo_path, run_bounded};
 pub const STARTUP: Duration = Duration::from_secs(30);
 /// `--timeout` given to downloads that are expected to complete.
 pub const GET_TIMEOUT: &str = "45";
+/// Where seeds and downloads listen unless a test says otherwise.
+const LOOPBACK: Option<&str> = Some("127.0.0.1");
+
 /// How long a download started with [`TestEnv::start_get`] may run.
 pub const GET_LIMIT: Duration = Duration::from_secs(55);
 
@@ -31,7 +34,7 @@ pub const GET_LIMIT: Duration = Duration::from_secs(55);
 pub struct Seed {
     /// The process.
     pub process: Running,
-    /// Where it listens, `127.0.0.1:PORT`.
+    /// Where it listens, `127.0.0.1:PORT` (or the address it was given).
     pub addr: String,
 }
 
@@ -76,17 +79,37 @@ impl TestEnv {
 
     /// Starts `mt seed TORRENT DATA` on 127.0.0.1, port 0, and waits until it serves.
     pub fn seed(&self, torrent: &str, data: &str, extra: &[&str]) -> Seed {
-        self.start_seed(self.mt(&Self::seed_args(torrent, data, extra)))
+        self.start_seed(self.mt(&Self::seed_args(torrent, data, LOOPBACK, extra)))
+    }
+
+    /// Starts a seed like [`TestEnv::seed`] listening on `bind` (`::1`, or `None` for the
+    /// default address).
+    pub fn seed_on(&self, bind: Option<&str>, torrent: &str, data: &str, extra: &[&str]) -> Seed {
+        self.start_seed(self.mt(&Self::seed_args(torrent, data, bind, extra)))
     }
 
     /// Starts a seed like [`TestEnv::seed`] with a discovery folder of its own: it meets only
     /// the peers named by `--peer` and those that dial it.
     pub fn seed_alone(&self, torrent: &str, data: &str, extra: &[&str]) -> Seed {
-        self.start_seed(self.mt_alone(&Self::seed_args(torrent, data, extra)))
+        self.start_seed(self.mt_alone(&Self::seed_args(torrent, data, LOOPBACK, extra)))
     }
 
-    fn seed_args<'a>(torrent: &'a str, data: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-        let mut args = vec!["seed", torrent, data, "--bind", "127.0.0.1", "-p", "0", "--json"];
+    /// Starts a seed like [`TestEnv::seed_alone`] listening on `bind`.
+    pub fn seed_alone_on(&self, bind: &str, torrent: &str, data: &str, extra: &[&str]) -> Seed {
+        self.start_seed(self.mt_alone(&Self::seed_args(torrent, data, Some(bind), extra)))
+    }
+
+    fn seed_args<'a>(
+        torrent: &'a str,
+        data: &'a str,
+        bind: Option<&'a str>,
+        extra: &[&'a str],
+    ) -> Vec<&'a str> {
+        let mut args = vec!["seed", torrent, data];
+        if let Some(bind) = bind {
+            args.extend_from_slice(&["--bind", bind]);
+        }
+        args.extend_from_slice(&["-p", "0", "--json"]);
         args.extend_from_slice(extra);
         args
     }
@@ -101,7 +124,11 @@ impl TestEnv {
 
     /// The arguments of `mt get TORRENT OUT` on loopback with JSON output, then `extra`.
     fn get_args<'a>(torrent: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-        let mut args = vec!["get", torrent, out, "--bind", "127.0.0.1", "-p", "0", "--json"];
+        let mut args = vec!["get", torrent, out, "-p", "0", "--json"];
+        // On loopback, unless `extra` names the address.
+        if !extra.contains(&"--bind") {
+            args.extend_from_slice(&["--bind", "127.0.0.1"]);
+        }
         if !extra.contains(&"--timeout") {
             args.extend_from_slice(&["--timeout", GET_TIMEOUT]);
         }

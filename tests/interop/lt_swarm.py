@@ -24,7 +24,7 @@ while a download is still running; `--max-up` caps its upload rate. Both are lib
 limiter, the reference `benches/ratelimit.sh` measures mt's against.
 
 `--listen` picks the address to listen on (default 127.0.0.1, port 0: any free one), for a
-host inside a network namespace. `--keep-seeding` keeps a finished `get` serving the others
+host inside a network namespace or `[::1]:0` for IPv6; `--peer` takes `[::1]:PORT` too. `--keep-seeding` keeps a finished `get` serving the others
 until the timeout or a kill, as a peer of a swarm would.
 
 `--dht-bootstrap` turns libtorrent's DHT on, bootstrapped only from that node, with the
@@ -76,7 +76,7 @@ def main(argv):
             continue
         if argv[i] == "--peer":
             host, port = argv[i + 1].rsplit(":", 1)
-            peers.append((host, int(port)))
+            peers.append((host.strip("[]"), int(port)))
         elif argv[i] == "--timeout":
             timeout = float(argv[i + 1])
         elif argv[i] == "--max-down":

@@ -18,6 +18,7 @@ mod file_selection;
 mod full_disk;
 mod hostile_peer_slots;
 mod hostile_peers;
+mod ipv6;
 mod later_bitfield;
 mod libtorrent;
 mod libtorrent_hybrid;

@@ -46,7 +46,14 @@ fn fresh_runtime_dir(env: &TestEnv) -> PathBuf {
 
 /// Starts `mt tracker` on free loopback ports, telling clients to announce every second.
 pub fn start_tracker(env: &TestEnv) -> TrackerProcess {
-    let args = ["tracker", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--interval", "1"];
+    start_tracker_on(env, "127.0.0.1")
+}
+
+/// Starts `mt tracker` on free ports of `host` (`127.0.0.1` or `[::1]`), telling clients to
+/// announce every second.
+pub fn start_tracker_on(env: &TestEnv, host: &str) -> TrackerProcess {
+    let addr = format!("{host}:0");
+    let args = ["tracker", "--http", &addr, "--udp", &addr, "--interval", "1"];
     let mut process = Running::spawn(mt_command(env, &[&args[..], &["--json"]].concat()));
     let urls = process.wait_for(LINE_TIMEOUT, |value| value["http"].is_string());
     let url = |key: &str| urls[key].as_str().expect("url text").to_string();
@@ -56,7 +63,13 @@ pub fn start_tracker(env: &TestEnv) -> TrackerProcess {
 /// Starts `mt seed TORRENT DATA` on loopback and waits until it is serving and the tracker
 /// has heard of it.
 pub fn start_mt_seed(env: &TestEnv, torrent: &str, data: &str) -> Running {
-    let args = ["seed", torrent, data, "--bind", "127.0.0.1", "-p", "0", "--json"];
+    start_mt_seed_with(env, torrent, data, &["--bind", "127.0.0.1"])
+}
+
+/// Starts `mt seed TORRENT DATA` on port 0 with `extra` (such as `--bind ADDR`) and waits
+/// until it is serving and the tracker has heard of it.
+pub fn start_mt_seed_with(env: &TestEnv, torrent: &str, data: &str, extra: &[&str]) -> Running {
+    let args = [&["seed", torrent, data, "-p", "0", "--json"], extra].concat();
     let mut seed = Running::spawn(mt_command(env, &args));
     seed.wait_for_event("seeding", LINE_TIMEOUT);
     // The tracker must know the seed before a downloader asks it for peers.
@@ -66,7 +79,12 @@ pub fn start_mt_seed(env: &TestEnv, torrent: &str, data: &str) -> Running {
 
 /// Runs `mt get TORRENT OUT` on loopback to completion (or its 45 s timeout).
 pub fn run_mt_get(env: &TestEnv, torrent: &str, out: &str) -> Output {
-    let args = ["get", torrent, out, "--bind", "127.0.0.1", "-p", "0", "--timeout", "45"];
+    run_mt_get_on(env, torrent, out, "127.0.0.1")
+}
+
+/// Runs `mt get TORRENT OUT` listening on `bind` to completion (or its 45 s timeout).
+pub fn run_mt_get_on(env: &TestEnv, torrent: &str, out: &str, bind: &str) -> Output {
+    let args = ["get", torrent, out, "--bind", bind, "-p", "0", "--timeout", "45"];
     run_bounded(mt_command(env, &[&args[..], &["--json"]].concat()))
 }
 

@@ -1,0 +1,92 @@
+//! IPv6 between `mt` processes on `::1`: a download dials `--peer [::1]:PORT`; by default a
+//! seed listens dual-stack on `[::]`, where an IPv4 peer shows as its plain IPv4 address and
+//! a same-host download finds it through the registry; and a download told of one IPv6 seed
+//! learns of a second one through peer exchange alone (`added6`, BEP 11). On a machine
+//! without an IPv6 loopback these tests fail under CI and skip elsewhere.
+
+use std::time::Duration;
+
+use crate::common::swarm::{GET_LIMIT, STARTUP, assert_same_file};
+use crate::common::{TestEnv, require_ipv6};
+
+/// 1 MiB in 32 KiB pieces.
+const LEN: usize = 1024 * 1024;
+
+/// Writes `video.bin` (`len` bytes) and its torrent.
+fn video(env: &TestEnv, len: usize) {
+    env.write_generated("video.bin", len, 16);
+    env.run(&["create", "-p", "32K", "video.bin"]).expect_code(0);
+}
+
+#[test]
+fn a_download_dials_a_bracketed_ipv6_peer() {
+    if !require_ipv6() {
+        return;
+    }
+    let env = TestEnv::new();
+    video(&env, LEN);
+    let seed = env.seed_alone_on("::1", "video.bin.torrent", "video.bin", &[]);
+    assert!(seed.addr.starts_with("[::1]:"), "{}", seed.addr);
+    let out = env.get("video.bin.torrent", "copy.bin", &["--bind", "::1", "--peer", &seed.addr]);
+    out.expect_code(0);
+    let connected = out.event("peer_connected");
+    assert_eq!(connected["addr"], seed.addr.as_str(), "{out:#?}");
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+}
+
+#[test]
+fn the_default_listener_takes_ipv4_and_ipv6_peers_and_names_ipv4_ones_plainly() {
+    if !require_ipv6() {
+        return;
+    }
+    let env = TestEnv::new();
+    video(&env, LEN);
+    let mut seed = env.seed_on(None, "video.bin.torrent", "video.bin", &[]);
+    let port = seed.addr.strip_prefix("[::]:").expect("listening on [::]").to_string();
+    // Over IPv4: the seed sees 127.0.0.1, never ::ffff:127.0.0.1.
+    let v4 = format!("127.0.0.1:{port}");
+    env.get("video.bin.torrent", "v4.bin", &["--peer", &v4]).expect_code(0);
+    let accepted = seed.process.wait_for(STARTUP, |e| e["event"] == "peer_connected");
+    let from = accepted["addr"].as_str().expect("an address");
+    assert!(from.starts_with("127.0.0.1:"), "{accepted}");
+    // Over IPv6, to the same port.
+    let v6 = format!("[::1]:{port}");
+    env.get("video.bin.torrent", "v6.bin", &["--bind", "::1", "--peer", &v6]).expect_code(0);
+    let accepted = seed.process.wait_for(STARTUP, |e| {
+        e["event"] == "peer_connected" && e["addr"].as_str().is_some_and(|a| a.starts_with("[::1]"))
+    });
+    assert_eq!(accepted["outgoing"], false, "{accepted}");
+    // Through the same-host registry, with no --peer.
+    env.get_discovering("video.bin.torrent", "found.bin", &[]).expect_code(0);
+    for copy in ["v4.bin", "v6.bin", "found.bin"] {
+        assert_same_file(&env.path("video.bin"), &env.path(copy));
+    }
+}
+
+#[test]
+fn a_download_learns_of_an_ipv6_seed_through_pex() {
+    if !require_ipv6() {
+        return;
+    }
+    let env = TestEnv::new();
+    video(&env, 2 * LEN);
+    // Both seeds upload at a quarter of the file a second, so C is still downloading when
+    // it hears of B.
+    let limit = ["--max-up", "512K"];
+    let b = env.seed_alone_on("::1", "video.bin.torrent", "video.bin", &limit);
+    let with_b = [&limit[..], &["--peer", &b.addr]].concat();
+    let mut a = env.seed_alone_on("::1", "video.bin.torrent", "video.bin", &with_b);
+    a.process.wait_for(STARTUP, |e| {
+        e["event"] == "peer_closed" && e["reason"] == "both sides are seeds"
+    });
+    let told = ["--bind", "::1", "--peer", &a.addr];
+    let mut c = env.start_get("video.bin.torrent", "copy.bin", &told);
+    let b_addr = b.addr.clone();
+    let connected = c.wait_for(Duration::from_secs(20), |e| {
+        e["event"] == "peer_connected" && e["addr"] == b_addr.as_str()
+    });
+    assert_eq!(connected["outgoing"], true, "C dials B: {connected}");
+    a.process.kill();
+    c.wait(GET_LIMIT).expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+}
