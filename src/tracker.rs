@@ -6,10 +6,12 @@
 //! tested without a socket; only `Client` does network I/O, always blocking and always bounded
 //! by the caller's timeout. Every error is a [`TrackerError`] that names the tracker URL; there
 //! is deliberately no `From` into [`crate::Error`], because one dead tracker must not end a
-//! download. The [`server`] module is `mt tracker`: it shares the wire codecs with the client.
+//! download. A tracker host name with IPv4 and IPv6 addresses is announced to over both
+//! ([`families`]). The [`server`] module is `mt tracker`: it shares the wire codecs with the client.
 
 pub mod announce;
 pub mod client;
+pub mod families;
 pub mod http;
 pub mod server;
 pub mod tiers;

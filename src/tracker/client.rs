@@ -1,6 +1,9 @@
 //! The announcing client: picks the transport from the URL scheme and, for UDP trackers, runs
 //! the BEP 15 exchange and remembers connection ids.
 //!
+//! A tracker host name with addresses in both families is announced to over each at once,
+//! and the replies merged ([`super::families`]).
+//!
 //! A UDP announce is connect (unless a connection id younger than a minute is cached for that
 //! address), then announce. A packet with no answer is sent again after `base · 2ⁿ`, n = 0..=8,
 //! where the base is 15 s, or `MT_UDP_TIMEOUT_MS` milliseconds when that variable is set; the
@@ -16,8 +19,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::announce::{AnnounceRequest, AnnounceResponse};
+use super::http::IpFamily;
 use super::udp::{Request, Response, UdpAnnounce};
-use super::{ReplyError, TrackerError, http};
+use super::{ReplyError, TrackerError, families, http};
 use crate::error::lower_io;
 
 /// How long a client may keep using a connection id (BEP 15).
@@ -66,8 +70,17 @@ impl Client {
     ) -> Result<AnnounceResponse, TrackerError> {
         let scheme = url.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
         match scheme.as_deref() {
-            Some("http" | "https") => http::announce(url, req, timeout),
-            Some("udp") => self.announce_udp(url, req, timeout),
+            Some("http" | "https") => {
+                let families = match http_families(url) {
+                    both if both.len() == 2 => both,
+                    _ => vec![IpFamily::Any],
+                };
+                each(families, |family| http::announce(url, req, timeout, family))
+            }
+            Some("udp") => {
+                let targets = families::one_per_family(resolve_udp_all(url)?);
+                each(targets, |target| self.announce_udp(url, target, req, timeout))
+            }
             _ => Err(TrackerError::UnsupportedScheme { url: url.to_string() }),
         }
     }
@@ -95,12 +108,12 @@ impl Client {
     fn announce_udp(
         &self,
         url: &str,
+        target: SocketAddr,
         req: &AnnounceRequest,
         timeout: Duration,
     ) -> Result<AnnounceResponse, TrackerError> {
         let network =
             |err: io::Error| TrackerError::Network { url: url.into(), reason: lower_io(&err) };
-        let target = resolve_udp(url)?;
         let local: SocketAddr =
             if target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
         let socket = UdpSocket::bind(local).map_err(network)?;
@@ -220,8 +233,46 @@ fn receive(
     }
 }
 
-/// The tracker address of a `udp://host:port[/path]` URL.
+/// Runs `announce` for each of `over` (families or addresses), at the same time when there
+/// are two, and merges the replies ([`families::merge`]).
+fn each<T: Send>(
+    over: Vec<T>,
+    announce: impl Fn(T) -> Result<AnnounceResponse, TrackerError> + Sync,
+) -> Result<AnnounceResponse, TrackerError> {
+    if over.len() <= 1 {
+        let replies = over.into_iter().map(&announce).collect();
+        return families::merge(replies);
+    }
+    let announce = &announce;
+    std::thread::scope(|scope| {
+        let running: Vec<_> =
+            over.into_iter().map(|one| scope.spawn(move || announce(one))).collect();
+        let replies = running.into_iter().filter_map(|thread| thread.join().ok()).collect();
+        families::merge(replies)
+    })
+}
+
+/// The families an HTTP tracker's host name resolves to: both when it has addresses of
+/// each, else none (then the connection takes whatever the name gives).
+fn http_families(url: &str) -> Vec<IpFamily> {
+    let Some(host) = families::http_host(url) else { return Vec::new() };
+    let Ok(addrs) = host.to_socket_addrs() else { return Vec::new() };
+    let found = families::one_per_family(addrs);
+    found
+        .iter()
+        .map(|a| if a.is_ipv4() { IpFamily::Ipv4Only } else { IpFamily::Ipv6Only })
+        .collect()
+}
+
+/// The tracker address of a `udp://host:port[/path]` URL (the first its host resolves to).
 pub fn resolve_udp(url: &str) -> Result<SocketAddr, TrackerError> {
+    let invalid =
+        |reason: &str| TrackerError::InvalidUrl { url: url.into(), reason: reason.into() };
+    resolve_udp_all(url)?.into_iter().next().ok_or_else(|| invalid("host has no address"))
+}
+
+/// Every address the host of a `udp://host:port[/path]` URL resolves to (at least one).
+fn resolve_udp_all(url: &str) -> Result<Vec<SocketAddr>, TrackerError> {
     let invalid =
         |reason: &str| TrackerError::InvalidUrl { url: url.into(), reason: reason.into() };
     let rest = url.get("udp://".len()..).ok_or_else(|| invalid("not a udp url"))?;
@@ -237,11 +288,17 @@ pub fn resolve_udp(url: &str) -> Result<SocketAddr, TrackerError> {
     if host.is_empty() {
         return Err(invalid("missing host"));
     }
-    let mut addrs = (host, port).to_socket_addrs().map_err(|err| TrackerError::Network {
-        url: url.into(),
-        reason: format!("cannot resolve {host}: {}", lower_io(&err)),
-    })?;
-    addrs.next().ok_or_else(|| invalid("host has no address"))
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|err| TrackerError::Network {
+            url: url.into(),
+            reason: format!("cannot resolve {host}: {}", lower_io(&err)),
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(invalid("host has no address"));
+    }
+    Ok(addrs)
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+pub use ureq::config::IpFamily;
+
 use super::announce::{AnnounceRequest, AnnounceResponse, decode_compact_v4, decode_compact_v6};
 use super::{ReplyError, TrackerError, announce::seconds};
 use crate::bencode::{self, Value};
@@ -94,14 +96,17 @@ fn dictionary_peer(entry: &Value) -> Option<SocketAddr> {
     (port != 0).then_some(SocketAddr::new(ip, port))
 }
 
-/// Announces over HTTP(S); `timeout` bounds the whole request including the body.
+/// Announces over HTTP(S), connecting over `family` only; `timeout` bounds the whole request
+/// including the body.
 pub fn announce(
     tracker: &str,
     req: &AnnounceRequest,
     timeout: Duration,
+    family: IpFamily,
 ) -> Result<AnnounceResponse, TrackerError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
+        .ip_family(family)
         .http_status_as_error(false)
         .user_agent(concat!("mt/", env!("CARGO_PKG_VERSION")))
         .build()
