@@ -1,4 +1,5 @@
-//! IPv6 between `mt` processes on `::1`: a download dials `--peer [::1]:PORT`; by default a
+//! IPv6 between `mt` processes on `::1`: a download dials `--peer [::1]:PORT` and a magnet
+//! link's `x.pe=[::1]:PORT`; by default a
 //! seed listens dual-stack on `[::]`, where an IPv4 peer shows as its plain IPv4 address and
 //! a same-host download finds it through the registry; and a download told of one IPv6 seed
 //! learns of a second one through peer exchange alone (`added6`, BEP 11). On a machine
@@ -88,5 +89,20 @@ fn a_download_learns_of_an_ipv6_seed_through_pex() {
     assert_eq!(connected["outgoing"], true, "C dials B: {connected}");
     a.process.kill();
     c.wait(GET_LIMIT).expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+}
+
+#[test]
+fn a_magnet_link_names_an_ipv6_peer() {
+    if !require_ipv6() {
+        return;
+    }
+    let env = TestEnv::new();
+    video(&env, LEN);
+    let magnet =
+        env.show_json("video.bin.torrent")["magnet"].as_str().expect("a magnet").to_string();
+    let seed = env.seed_alone_on("::1", "video.bin.torrent", "video.bin", &[]);
+    let link = format!("{magnet}&x.pe={}", seed.addr);
+    env.get(&link, "copy.bin", &["--bind", "::1"]).expect_code(0);
     assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
 }
