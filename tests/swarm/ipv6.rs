@@ -2,13 +2,19 @@
 //! link's `x.pe=[::1]:PORT`; by default a
 //! seed listens dual-stack on `[::]`, where an IPv4 peer shows as its plain IPv4 address and
 //! a same-host download finds it through the registry; and a download told of one IPv6 seed
-//! learns of a second one through peer exchange alone (`added6`, BEP 11). On a machine
+//! learns of a second one through peer exchange alone (`added6`, BEP 11). The DHT keeps
+//! working (over IPv4) on the dual-stack listener, and so does the uTP refusal. On a machine
 //! without an IPv6 loopback these tests fail under CI and skip elsewhere.
 
+use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use crate::common::swarm::{GET_LIMIT, STARTUP, assert_same_file};
 use crate::common::{TestEnv, require_ipv6};
+use crate::dht::Testnet;
+use crate::support::raw_peer::RawListener;
+use crate::utp_refusal::SYN;
+use mt::metainfo::Metainfo;
 
 /// 1 MiB in 32 KiB pieces.
 const LEN: usize = 1024 * 1024;
@@ -105,4 +111,59 @@ fn a_magnet_link_names_an_ipv6_peer() {
     let link = format!("{magnet}&x.pe={}", seed.addr);
     env.get(&link, "copy.bin", &["--bind", "::1"]).expect_code(0);
     assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+}
+
+/// On the default dual-stack listener the DHT still speaks IPv4 (through the mapped form):
+/// a seed there announces into an IPv4 testnet and a download there finds it through the
+/// DHT alone.
+#[test]
+fn the_dht_works_on_the_dual_stack_listener() {
+    if !require_ipv6() {
+        return;
+    }
+    let env = TestEnv::new();
+    let net = Testnet::start(&env, 8);
+    video(&env, LEN);
+    let info_hash = env.info_hash("video.bin.torrent");
+    let dht = ["--dht-bootstrap", net.root.as_str()];
+    let seed = env.seed_on(None, "video.bin.torrent", "video.bin", &dht);
+    let port = seed.addr.strip_prefix("[::]:").expect("listening on [::]").to_string();
+    // The testnet knows the seed by its IPv4 address.
+    let seen = format!("127.0.0.1:{port}");
+    net.get_peers_until(&env, &info_hash, |v| {
+        v["peers"].as_array().is_some_and(|peers| peers.iter().any(|p| p == seen.as_str()))
+    });
+    // A download on the default listener, with a discovery folder of its own and no --peer.
+    let out = env.get("video.bin.torrent", "copy.bin", &[&dht[..], &["--bind", "::"]].concat());
+    out.expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+}
+
+/// An IPv4 uTP dialer reaches the dual-stack listener v4-mapped: it gets its reset from the
+/// port it dialled, and is dialled back over TCP at its plain IPv4 address.
+#[test]
+fn the_dual_stack_listener_refuses_ipv4_utp_and_dials_back_over_tcp() {
+    if !require_ipv6() {
+        return;
+    }
+    let env = TestEnv::new();
+    video(&env, LEN);
+    let info_hash = Metainfo::load(&env.path("video.bin.torrent")).expect("torrent").info_hash;
+    let seed = env.seed_on(None, "video.bin.torrent", "video.bin", &[]);
+    let port = seed.addr.strip_prefix("[::]:").expect("listening on [::]");
+    let seed_v4: SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
+    let listener = RawListener::bind();
+    let tcp_addr: SocketAddr = listener.addr().parse().expect("the listener's address");
+    let probe = UdpSocket::bind(tcp_addr).expect("bind udp on the same port");
+    probe.set_read_timeout(Some(Duration::from_secs(5))).expect("set a read timeout");
+    probe.send_to(&SYN, seed_v4).expect("send the syn");
+    let mut reply = [0u8; 1500];
+    let (len, from) = probe.recv_from(&mut reply).expect("a reset");
+    assert_eq!(from, seed_v4, "the reset comes from the port dialled");
+    assert_eq!(reply[..len].first(), Some(&0x31), "ST_RESET: {:02x?}", &reply[..len]);
+    let mut peer = listener
+        .accept(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("mt seed did not dial 127.0.0.1 back over tcp: {e}"));
+    let theirs = peer.read_handshake(Duration::from_secs(5)).expect("mt's handshake");
+    assert_eq!(theirs.info_hash, info_hash);
 }
