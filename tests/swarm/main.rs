@@ -22,6 +22,7 @@ mod ipv6;
 mod later_bitfield;
 mod libtorrent;
 mod libtorrent_hybrid;
+mod libtorrent_v2;
 mod lying_peer;
 mod magnet_get;
 mod many_files;
