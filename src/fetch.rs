@@ -23,7 +23,7 @@ use crate::peer;
 use crate::tracker::{AnnounceRequest, Client, TrackerEvent};
 use crate::types::{InfoHash, PeerId};
 use crate::wire::metadata::{self, MetadataMessage};
-use crate::wire::{ExtendedHandshake, Message, MessageReader, write_message};
+use crate::wire::{ExtendedHandshake, Handshake, Message, MessageReader, write_message};
 
 /// The extended message id we receive `ut_metadata` on while fetching.
 const OUR_UT_METADATA: u8 = 2;
@@ -191,8 +191,8 @@ fn from_peer(
     timeout: Duration,
 ) -> Result<Vec<u8>, String> {
     let deadline = Instant::now() + timeout;
-    let connected =
-        peer::connect(addr, info_hash, peer_id, false, timeout).map_err(|e| e.to_string())?;
+    let connected = peer::connect(addr, Handshake::new(info_hash, peer_id), None, timeout)
+        .map_err(|e| e.to_string())?;
     if !connected.handshake.supports_extensions() {
         return Err("does not speak the extension protocol".into());
     }

@@ -109,11 +109,12 @@ pub fn is_plain_handshake(first: &[u8]) -> bool {
 }
 
 /// Answers an encrypted handshake whose first bytes wait in `reader`, for the torrent
-/// `info_hash`, selecting a plaintext stream. On success the peer's initial payload (its
+/// `info_hash` (or `also`, a hybrid torrent's truncated v2 hash), selecting a plaintext stream. On success the peer's initial payload (its
 /// BitTorrent handshake, if it sent one there) is at the front of `reader`'s buffer.
 pub fn answer<S: Read + Write>(
     reader: &mut MessageReader<S>,
     info_hash: InfoHash,
+    also: Option<InfoHash>,
 ) -> Result<(), MseError> {
     // Steps 1 and 2: exchange public keys.
     let ya = BigUint::from_bytes_be(&reader.peek(KEY_LEN)?[..KEY_LEN]);
@@ -132,10 +133,15 @@ pub fn answer<S: Read + Write>(
     // Step 3: find HASH("req1", S) after PadA, then check which torrent is asked for.
     let sync = hash(&[b"req1", &shared]);
     skip_past(reader, &sync)?;
-    let expected = xor(&hash(&[b"req2", &info_hash.0]), &hash(&[b"req3", &shared]));
-    if reader.peek(20)?[..20] != expected {
-        return Err(MseError::OtherTorrent);
-    }
+    let asked = reader.peek(20)?[..20].to_vec();
+    let names = |hash_: &InfoHash| {
+        xor(&hash(&[b"req2", &hash_.0]), &hash(&[b"req3", &shared]))[..] == asked[..]
+    };
+    let info_hash = match also {
+        Some(other) if !names(&info_hash) && names(&other) => other,
+        _ if names(&info_hash) => info_hash,
+        _ => return Err(MseError::OtherTorrent),
+    };
     reader.skip(20);
     let mut incoming = rc4_stream(&[b"keyA", &shared, &info_hash.0]);
     let mut outgoing = rc4_stream(&[b"keyB", &shared, &info_hash.0]);

@@ -86,7 +86,7 @@ fn exchange(initiator: Initiator) -> (Result<Handshake, MseError>, Option<u32>) 
     let (stream, _) = listener.accept().expect("accept");
     stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("timeout");
     let mut reader = MessageReader::new(stream);
-    let answered = answer(&mut reader, TORRENT).and_then(|()| Ok(reader.read_handshake()?));
+    let answered = answer(&mut reader, TORRENT, None).and_then(|()| Ok(reader.read_handshake()?));
     if answered.is_err() {
         let _ = reader.get_ref().shutdown(std::net::Shutdown::Both);
     }
@@ -138,7 +138,7 @@ fn a_public_key_of_one_is_refused() {
         let _ = stream.write_all(&one);
     });
     let (stream, _) = listener.accept().expect("accept");
-    let answered = answer(&mut MessageReader::new(stream), TORRENT);
+    let answered = answer(&mut MessageReader::new(stream), TORRENT, None);
     assert!(matches!(answered, Err(MseError::WeakKey)), "{answered:?}");
     client.join().expect("client thread");
 }

@@ -30,45 +30,45 @@ pub struct Connected {
     pub outgoing: bool,
 }
 
-/// Connects to `addr` and exchanges handshakes.
+/// Connects to `addr` and exchanges handshakes; `ours` is what we send (its info hash and
+/// peer id are what the peer's must match and must not be). For a hybrid torrent, `upgrade`
+/// is its v2 info hash truncated to 20 bytes: a v2 peer may answer our v1 hash with it to
+/// move the connection to v2 (BEP 52), and it stands for the same torrent.
 pub fn connect(
     addr: SocketAddr,
-    info_hash: InfoHash,
-    peer_id: PeerId,
-    dht: bool,
+    ours: Handshake,
+    upgrade: Option<InfoHash>,
     timeout: Duration,
 ) -> Result<Connected, PeerError> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(PeerError::Connect)?;
     prepare(&stream, timeout).map_err(PeerError::Connect)?;
-    let ours = Handshake::new(info_hash, peer_id).with_dht(dht);
     stream.write_all(&ours.encode()).map_err(PeerError::Connect)?;
     let mut reader = MessageReader::new(stream);
     let handshake = reader.read_handshake().map_err(PeerError::Handshake)?;
-    check(&handshake, info_hash, peer_id)?;
+    check(&handshake, ours.info_hash, upgrade, ours.peer_id)?;
     Ok(Connected { reader, handshake, addr, outgoing: true })
 }
 
-/// Reads the handshake of an accepted connection and answers it.
+/// Reads the handshake of an accepted connection and answers it with `ours`. A peer may
+/// name a hybrid torrent by its truncated v2 hash, `also`; we answer with the hash it used.
 pub fn accept(
     stream: TcpStream,
-    info_hash: InfoHash,
-    peer_id: PeerId,
-    dht: bool,
+    ours: Handshake,
+    also: Option<InfoHash>,
     timeout: Duration,
 ) -> Result<Connected, PeerError> {
+    let info_hash = ours.info_hash;
     let addr = stream.peer_addr().map(crate::dual_stack::canonical).map_err(PeerError::Connect)?;
     prepare(&stream, timeout).map_err(PeerError::Connect)?;
     let mut reader = MessageReader::new(stream);
     let first = reader.peek(PROTOCOL_HEADER_LEN).map_err(PeerError::Handshake)?;
     if !mse::is_plain_handshake(first) {
-        mse::answer(&mut reader, info_hash).map_err(PeerError::Encryption)?;
+        mse::answer(&mut reader, info_hash, also).map_err(PeerError::Encryption)?;
     }
     let handshake = reader.read_handshake().map_err(PeerError::Handshake)?;
-    check(&handshake, info_hash, peer_id)?;
-    reader
-        .get_mut()
-        .write_all(&Handshake::new(info_hash, peer_id).with_dht(dht).encode())
-        .map_err(PeerError::Connect)?;
+    check(&handshake, info_hash, also, ours.peer_id)?;
+    let answer = Handshake { info_hash: handshake.info_hash, ..ours };
+    reader.get_mut().write_all(&answer.encode()).map_err(PeerError::Connect)?;
     Ok(Connected { reader, handshake, addr, outgoing: false })
 }
 
@@ -78,8 +78,13 @@ fn prepare(stream: &TcpStream, timeout: Duration) -> std::io::Result<()> {
     stream.set_write_timeout(Some(timeout))
 }
 
-fn check(handshake: &Handshake, info_hash: InfoHash, peer_id: PeerId) -> Result<(), PeerError> {
-    if handshake.info_hash != info_hash {
+fn check(
+    handshake: &Handshake,
+    info_hash: InfoHash,
+    also: Option<InfoHash>,
+    peer_id: PeerId,
+) -> Result<(), PeerError> {
+    if handshake.info_hash != info_hash && Some(handshake.info_hash) != also {
         return Err(PeerError::WrongInfoHash);
     }
     if handshake.peer_id == peer_id {

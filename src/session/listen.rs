@@ -23,6 +23,7 @@ use crate::dual_stack;
 use crate::error::Error;
 use crate::peer;
 use crate::types::{InfoHash, PeerId};
+use crate::wire::Handshake;
 
 /// Most handshakes (incoming and outgoing together) in flight at once.
 pub const MAX_HANDSHAKES: usize = 64;
@@ -98,9 +99,19 @@ pub struct Dialer {
     pub in_flight: Arc<AtomicUsize>,
     /// Whether a DHT node runs on our port (the handshake says so).
     pub dht: bool,
+    /// Whether the torrent has v2 metadata (the handshake says so, BEP 52).
+    pub v2: bool,
+    /// A hybrid torrent's v2 info hash truncated to 20 bytes: peers may name the torrent by
+    /// it, or answer our v1 hash with it (BEP 52's upgrade to v2).
+    pub v2_hash: Option<InfoHash>,
 }
 
 impl Dialer {
+    /// The handshake we send.
+    fn handshake(&self) -> Handshake {
+        Handshake::new(self.info_hash, self.peer_id).with_dht(self.dht).with_v2(self.v2)
+    }
+
     fn claim(&self) -> bool {
         let now = self.in_flight.fetch_add(1, Ordering::AcqRel);
         if now >= MAX_HANDSHAKES {
@@ -118,13 +129,8 @@ impl Dialer {
         let dialer = self.clone();
         let spawned =
             std::thread::Builder::new().name(format!("mt-connect-{addr}")).spawn(move || {
-                let result = peer::connect(
-                    addr,
-                    dialer.info_hash,
-                    dialer.peer_id,
-                    dialer.dht,
-                    HANDSHAKE_TIMEOUT,
-                );
+                let result =
+                    peer::connect(addr, dialer.handshake(), dialer.v2_hash, HANDSHAKE_TIMEOUT);
                 dialer.in_flight.fetch_sub(1, Ordering::AcqRel);
                 let message = match result {
                     Ok(connected) => Control::Connected(Box::new(connected)),
@@ -157,9 +163,8 @@ pub fn accept_loop(listener: TcpListener, dialer: Dialer) {
                     move || {
                         let result = peer::accept(
                             stream,
-                            worker.info_hash,
-                            worker.peer_id,
-                            worker.dht,
+                            worker.handshake(),
+                            worker.v2_hash,
                             HANDSHAKE_TIMEOUT,
                         );
                         worker.in_flight.fetch_sub(1, Ordering::AcqRel);

@@ -90,6 +90,12 @@ pub fn run(
         shutdown: shutdown.clone(),
         in_flight: Arc::new(AtomicUsize::new(0)),
         dht: dht.is_some(),
+        v2: config.metainfo.info.version.has_v2(),
+        v2_hash: config
+            .metainfo
+            .info_hash_v2
+            .map(|v2| v2.truncated())
+            .filter(|&hash| hash != config.metainfo.info_hash),
     };
     let accept_dialer = dialer.clone();
     let listener_thread = std::thread::Builder::new()

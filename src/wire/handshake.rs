@@ -3,8 +3,10 @@
 //! Layout: `pstrlen` (19), `pstr` ("BitTorrent protocol"), 8 reserved bytes, the 20-byte info
 //! hash, the 20-byte peer id. This file owns that layout and the meaning of the reserved bits
 //! we use: BEP 10 extension protocol (`reserved[5] & 0x10`) and BEP 6 fast extension
-//! (`reserved[7] & 0x04`), and the BEP 5 DHT bit (`reserved[7] & 0x01`), set only when a DHT
-//! node runs on our listen port ([`Handshake::with_dht`]). Deciding whether a peer's info hash is one we
+//! (`reserved[7] & 0x04`), the BEP 5 DHT bit (`reserved[7] & 0x01`), set only when a DHT
+//! node runs on our listen port ([`Handshake::with_dht`]), and the BEP 52 v2 bit
+//! (`reserved[7] & 0x10`), set when the torrent has v2 metadata ([`Handshake::with_v2`]):
+//! libtorrent drops a peer on a v2-only torrent whose handshake lacks it. Deciding whether a peer's info hash is one we
 //! serve is the caller's business.
 
 use crate::types::{InfoHash, PeerId};
@@ -23,6 +25,9 @@ const EXTENSION_BIT: u8 = 0x10;
 const FAST_BIT: u8 = 0x04;
 /// `reserved[7]` bit for the BEP 5 DHT (the peer answers `port` messages).
 const DHT_BIT: u8 = 0x01;
+/// `reserved[7]` bit for BitTorrent v2 (BEP 52): the sender understands v2 torrents and the
+/// hash messages.
+const V2_BIT: u8 = 0x10;
 
 /// A decoded or to-be-sent handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +62,21 @@ impl Handshake {
             self.reserved[7] &= !DHT_BIT;
         }
         self
+    }
+
+    /// The same handshake, saying whether we speak BitTorrent v2 for this torrent.
+    pub fn with_v2(mut self, v2: bool) -> Handshake {
+        if v2 {
+            self.reserved[7] |= V2_BIT;
+        } else {
+            self.reserved[7] &= !V2_BIT;
+        }
+        self
+    }
+
+    /// Whether the sender speaks BitTorrent v2 (BEP 52).
+    pub fn supports_v2(&self) -> bool {
+        self.reserved[7] & V2_BIT != 0
     }
 
     /// Whether the sender runs a DHT node (BEP 5) and so sends and takes `port` messages.
@@ -154,6 +174,14 @@ mod tests {
         assert_eq!(with.reserved[7], 0x05, "fast and dht");
         assert!(with.supports_dht() && with.supports_fast());
         assert_eq!(with.with_dht(false), sample());
+    }
+
+    #[test]
+    fn the_v2_bit_is_bit_4_of_the_last_byte() {
+        let with = sample().with_v2(true);
+        assert_eq!(with.encode()[27], 0x14, "fast and v2");
+        assert!(with.supports_v2() && !sample().supports_v2());
+        assert_eq!(with.with_v2(false), sample());
     }
 
     #[test]
