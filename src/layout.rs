@@ -64,6 +64,9 @@ pub struct Layout {
     /// The files that are never on disk (BEP 47 pad files, whose bytes are zeros, and
     /// symbolic links); empty when there are none.
     virtual_files: Vec<bool>,
+    /// The stream is padded with zeros to a whole last piece on the wire (see
+    /// [`Layout::with_padded_tail`]).
+    padded_tail: bool,
 }
 
 /// Why a set of sizes does not make a valid layout.
@@ -234,7 +237,32 @@ impl Layout {
             total = end;
         }
         let geometry = Geometry::new(piece_length, total)?;
-        Ok(Layout { geometry, files, virtual_files: Vec::new() })
+        Ok(Layout { geometry, files, virtual_files: Vec::new(), padded_tail: false })
+    }
+
+    /// The same layout where peers may also request the zeros that pad the last piece to a
+    /// whole piece. libtorrent sees a v2-only torrent so (it pads the last file to a piece
+    /// as it pads every other, BEP 52 aligning each file), and asks for whole blocks there;
+    /// our own pieces, hashes and files still end with the last file.
+    pub fn with_padded_tail(mut self, padded: bool) -> Layout {
+        self.padded_tail = padded;
+        self
+    }
+
+    /// The stream range a peer's `request` names, if we serve it: inside a piece, or with a
+    /// padded tail, inside the last piece padded to a whole one. The range may end past
+    /// [`Layout::total_length`]; those bytes are zeros.
+    pub fn request_range(&self, piece: PieceIndex, begin: u32, length: u32) -> Option<Range<u64>> {
+        let exact = self.geometry.block_range(piece, begin, length);
+        if exact.is_some() || !self.padded_tail || piece.0 >= self.geometry.piece_count {
+            return exact;
+        }
+        let end = begin.checked_add(length)?;
+        if end > self.geometry.piece_length {
+            return None;
+        }
+        let start = self.piece_offset(piece) + u64::from(begin);
+        Some(start..start + u64::from(length))
     }
 
     /// The same layout where the files marked `true` are never on disk: their bytes read as
@@ -354,6 +382,19 @@ mod tests {
     /// The drawing in the module docs.
     fn drawn() -> Layout {
         Layout::new(6, &[5, 0, 9, 2]).expect("valid")
+    }
+
+    #[test]
+    fn a_padded_tail_lets_peers_ask_for_the_zeros_after_the_last_file() {
+        let plain = drawn();
+        assert_eq!(plain.request_range(PieceIndex(2), 0, 6), None, "p2 holds 4 bytes");
+        let padded = drawn().with_padded_tail(true);
+        assert_eq!(padded.request_range(PieceIndex(2), 0, 6), Some(12..18));
+        assert_eq!(padded.request_range(PieceIndex(2), 4, 2), Some(16..18));
+        assert_eq!(padded.request_range(PieceIndex(2), 4, 3), None, "past a whole piece");
+        assert_eq!(padded.request_range(PieceIndex(3), 0, 1), None, "no such piece");
+        assert_eq!(padded.request_range(PieceIndex(1), 0, 6), Some(6..12));
+        assert_eq!(padded.piece_len(PieceIndex(2)), 4, "our own piece stays short");
     }
 
     #[test]

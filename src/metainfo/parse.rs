@@ -24,7 +24,9 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Metainfo, String> {
     let info = parse_info(info_value)?;
     let lengths: Vec<u64> = info.files.iter().map(|f| f.length).collect();
     let layout = Layout::new(info.piece_length, &lengths).map_err(|e| e.to_string())?;
-    let layout = layout.with_virtual_files(info.files.iter().map(FileEntry::is_virtual).collect());
+    let layout = layout
+        .with_virtual_files(info.files.iter().map(FileEntry::is_virtual).collect())
+        .with_padded_tail(info.version == MetaVersion::V2);
     if info.version.has_v1() && info.pieces.len() != layout.piece_count() as usize {
         return Err(format!(
             "pieces holds {} hashes but the files need {} pieces",

@@ -257,11 +257,17 @@ impl Writer {
     }
 }
 
+/// Reads a requested block; the part of it past the end of the stream (the padded tail of
+/// a v2 torrent, see [`crate::layout::Layout::request_range`]) is zeros.
 fn read_block(storage: &Storage, info: BlockInfo, buf: &mut Vec<u8>) -> Result<(), String> {
-    let range = storage
-        .layout()
-        .block_range(PieceIndex(info.piece), info.begin, info.length)
+    let layout = storage.layout();
+    let range = layout
+        .request_range(PieceIndex(info.piece), info.begin, info.length)
         .ok_or_else(|| format!("block {}+{} is outside the torrent", info.piece, info.begin))?;
     buf.resize(usize::try_from(info.length).unwrap_or(0), 0);
-    storage.read(range.start, buf).map_err(|e| e.to_string())
+    let stored = range.end.min(layout.total_length()).saturating_sub(range.start);
+    let stored = usize::try_from(stored).unwrap_or(0).min(buf.len());
+    let (data, tail) = buf.split_at_mut(stored);
+    tail.fill(0);
+    storage.read(range.start, data).map_err(|e| e.to_string())
 }

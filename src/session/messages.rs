@@ -302,7 +302,7 @@ impl Swarm {
     fn on_request(&mut self, key: PeerKey, info: BlockInfo) {
         let layout = self.config.metainfo.layout();
         let in_range =
-            layout.block_range(PieceIndex(info.piece), info.begin, info.length).is_some();
+            layout.request_range(PieceIndex(info.piece), info.begin, info.length).is_some();
         let have = self.picker.have().get(info.piece) && !self.disk.broken.contains(&info.piece);
         let Some(peer) = self.peers.get_mut(key) else { return };
         if !in_range {
