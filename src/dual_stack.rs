@@ -116,6 +116,15 @@ mod tests {
     }
 
     #[test]
+    fn only_a_missing_ipv6_falls_back_to_ipv4() {
+        let missing = io::Error::from_raw_os_error(libc::EAFNOSUPPORT);
+        assert!(no_ipv6(&missing));
+        assert!(!no_ipv6(&io::Error::from_raw_os_error(libc::EADDRINUSE)));
+        assert_eq!(ipv4_fallback(UNSPECIFIED), Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
+        assert_eq!(ipv4_fallback(IpAddr::V6(Ipv6Addr::LOCALHOST)), None);
+    }
+
+    #[test]
     fn the_unspecified_ipv6_address_takes_ipv4_connections() {
         let listener = match bind_tcp(SocketAddr::new(UNSPECIFIED, 0)) {
             Ok(listener) => listener,
