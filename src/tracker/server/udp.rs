@@ -205,6 +205,37 @@ mod tests {
         assert_eq!(Response::decode(&reply, false), Ok(expected));
     }
 
+    /// Announces `peer` from `from` and returns the raw reply.
+    fn announce_from(tracker: &Tracker, from: SocketAddr, peer: u8) -> Vec<u8> {
+        let now = tracker.started;
+        let id = connect(tracker, from, now);
+        let mut packet = announce_with(id);
+        packet[36..56].copy_from_slice(&[peer; 20]); // the peer id
+        handle_packet(tracker, &packet, from, now).expect("reply")
+    }
+
+    #[test]
+    fn ipv6_senders_get_18_byte_peers_and_mapped_senders_6_byte_ones() {
+        let tracker = Tracker::new(&ServerConfig::default());
+        let v6: SocketAddr = "[2001:db8::1]:4000".parse().expect("addr");
+        let mapped: SocketAddr = "[::ffff:10.0.0.1]:4000".parse().expect("addr");
+        announce_from(&tracker, v6, 1);
+        announce_from(&tracker, mapped, 2);
+        // A second IPv6 peer hears of the first in 18 bytes: 20 + 18.
+        let reply = announce_from(&tracker, "[2001:db8::2]:4000".parse().expect("addr"), 3);
+        assert_eq!(reply.len(), 20 + 18);
+        let Ok(Response::Announce { peers, .. }) = Response::decode(&reply, true) else {
+            panic!("not an announce reply: {reply:02x?}");
+        };
+        assert_eq!(peers, ["[2001:db8::1]:6881".parse::<SocketAddr>().expect("addr")]);
+        // The mapped sender was recorded as IPv4: an IPv4 peer hears of it in 6 bytes.
+        let reply = announce_from(&tracker, "10.0.0.3:4000".parse().expect("addr"), 4);
+        let Ok(Response::Announce { peers, .. }) = Response::decode(&reply, false) else {
+            panic!("not an announce reply: {reply:02x?}");
+        };
+        assert_eq!(peers, ["10.0.0.1:6881".parse::<SocketAddr>().expect("addr")]);
+    }
+
     #[test]
     fn short_garbage_is_ignored_and_longer_garbage_answered() {
         let tracker = Tracker::new(&ServerConfig::default());
