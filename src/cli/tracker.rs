@@ -21,7 +21,8 @@ use mt::tracker::server::{Server, ServerConfig};
 #[derive(FromArgs)]
 #[argh(subcommand, name = "tracker")]
 pub struct TrackerArgs {
-    /// HTTP address to listen on (default 127.0.0.1:6969; use 0.0.0.0:6969 to serve a network)
+    /// HTTP address to listen on (default 127.0.0.1:6969; use 0.0.0.0:6969 to serve a network,
+    /// [::]:6969 for IPv6 and IPv4)
     #[argh(option, default = "default_addr()")]
     http: SocketAddr,
     /// UDP address to listen on (default 127.0.0.1:6969)

@@ -1,7 +1,9 @@
 //! IPv6 through `mt tracker` on `[::1]`: a client that announces over IPv6 is told of IPv6
 //! peers (in `peers6` over HTTP, as 18-byte entries over UDP), and `mt seed` and `mt get`
-//! meet through it over `::1`, with each other and with libtorrent in both directions. Every
-//! process has its own empty same-host registry, so the tracker is the only way peers meet.
+//! meet through it over `::1`, with each other and with libtorrent in both directions. A
+//! tracker on `[::]` serves IPv4 and IPv6 clients on one port: over HTTP each hears of the
+//! other family's peers too, over UDP only of its own. Every process has its own empty
+//! same-host registry, so the tracker is the only way peers meet.
 //! On a machine without an IPv6 loopback these tests fail under CI and skip elsewhere.
 
 use std::net::SocketAddr;
@@ -168,4 +170,44 @@ fn libtorrent_downloads_from_mt_seed_over_ipv6_through_the_tracker() {
     out.expect_code(0);
     assert!(out.stdout.contains(r#""event": "done""#), "{out:#?}");
     assert!(env.read("lt/video.bin") == env.read("video.bin"), "the copy differs");
+}
+
+#[test]
+fn a_tracker_on_the_unspecified_ipv6_address_serves_both_families() {
+    if !require_ipv6() {
+        return;
+    }
+    let env = TestEnv::new();
+    let tracker = start_tracker_on(&env, "[::]");
+    let port = |url: &str| {
+        let after = url.rsplit_once(':').expect("a port").1;
+        after.split('/').next().expect("digits").to_string()
+    };
+    let (http, udp) = (port(&tracker.http), port(&tracker.udp));
+    let client = Client::with_retransmit_base(Duration::from_secs(1));
+    let timeout = Duration::from_secs(10);
+    // Each endpoint gets a torrent of its own.
+    for (torrent, v4_url, v6_url) in [
+        (1, format!("http://127.0.0.1:{http}/announce"), format!("http://[::1]:{http}/announce")),
+        (2, format!("udp://127.0.0.1:{udp}"), format!("udp://[::1]:{udp}")),
+    ] {
+        let mut v4 = request(1, 7001);
+        let mut v6 = request(2, 7002);
+        (v4.info_hash, v6.info_hash) = (InfoHash([torrent; 20]), InfoHash([torrent; 20]));
+        client.announce(&v4_url, &v4, timeout).expect("an IPv4 announce");
+        let reply = client.announce(&v6_url, &v6, timeout).expect("an IPv6 announce");
+        let ipv4_peer: SocketAddr = "127.0.0.1:7001".parse().expect("an address");
+        if v6_url.starts_with("http") {
+            // HTTP names every family: the IPv4 peer in `peers`.
+            assert_eq!(reply.peers, vec![ipv4_peer], "{v6_url}");
+            let reply = client.announce(&v4_url, &v4, timeout).expect("again over IPv4");
+            let ipv6_peer: SocketAddr = "[::1]:7002".parse().expect("an address");
+            assert_eq!(reply.peers, vec![ipv6_peer], "{v4_url}: the IPv6 peer in peers6");
+        } else {
+            // UDP names the sender's family only.
+            assert!(reply.peers.is_empty(), "{v6_url}: {:?}", reply.peers);
+            let reply = client.announce(&v4_url, &v4, timeout).expect("again over IPv4");
+            assert!(reply.peers.is_empty(), "{v4_url}: {:?}", reply.peers);
+        }
+    }
 }
