@@ -9,7 +9,7 @@
 //! ```text
 //! create: files → layout → hash (rayon, mmap) → metainfo → .torrent
 //! seed:   .torrent → metainfo → storage (mmap) → hash::verify_all → bitfield → session ⇄ peers ⇄ TCP
-//! get:    .torrent → metainfo → trackers / --peer / registry / DHT → session → peer threads ⇄ wire
+//! get:    .torrent → metainfo → trackers / --peer / registry / DHT / LSD → session → peer threads ⇄ wire
 //!         picker chooses blocks → storage write (pwrite) → hash piece (mapped) → have → all peers
 //! ```
 //!
@@ -36,7 +36,9 @@
 //! returns; [`dual_stack`] binds `[::]` for IPv6 and IPv4 at once and turns v4-mapped peer
 //! addresses back into IPv4; [`udp`] owns the listen port's UDP socket and routes its datagrams, answering uTP
 //! ([`utp`]) dialers with a reset so they use TCP at once and handing KRPC to the [`dht`]
-//! node (one thread, below the session, which feeds the peers it finds to the address book). `unsafe` code lives only in
+//! node (one thread, below the session, which feeds the peers it finds to the address book);
+//! [`lsd`] finds peers on the local network by multicast (BEP 14), feeding the address book
+//! the same way. `unsafe` code lives only in
 //! [`storage::mmap`].
 //!
 //! # Storage choices
@@ -67,6 +69,7 @@ pub mod error;
 pub mod fetch;
 pub mod hash;
 pub mod layout;
+pub mod lsd;
 pub mod magnet;
 pub mod merkle;
 pub mod metainfo;
