@@ -41,7 +41,7 @@ head -c "$SIZE" /dev/urandom > "$WORK/seed/data.bin"
 # start_seed EXTRA...: starts mt seed on loopback and sets SEED_ADDR.
 start_seed() {
     MT_RUNTIME_DIR=$WORK/runtime-seed "$MT" seed "$WORK/data.torrent" "$WORK/seed/data.bin" \
-        --bind 127.0.0.1 -p 0 --no-dht --json "$@" > "$WORK/seed.log" 2>&1 &
+        --bind 127.0.0.1 -p 0 --no-dht --no-lsd --json "$@" > "$WORK/seed.log" 2>&1 &
     SEED_PID=$!
     SEED_ADDR=""
     for _ in $(seq 300); do
@@ -68,7 +68,7 @@ mt_get() {
     shift
     rm -f "$WORK/copy.bin"
     MT_RUNTIME_DIR=$WORK/runtime-get "$MT" get "$WORK/data.torrent" "$WORK/copy.bin" \
-        --bind 127.0.0.1 -p 0 --no-dht --peer "$SEED_ADDR" --json --timeout 120 "$@" > "$WORK/get.log"
+        --bind 127.0.0.1 -p 0 --no-dht --no-lsd --peer "$SEED_ADDR" --json --timeout 120 "$@" > "$WORK/get.log"
     cmp -s "$WORK/seed/data.bin" "$WORK/copy.bin" || { echo "ratelimit.sh: $label: copy differs" >&2; exit 1; }
     local done
     done=$(jq -r 'select(.event == "done") | "\(.downloaded) \(.elapsed)"' "$WORK/get.log")

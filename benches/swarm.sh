@@ -85,7 +85,7 @@ wait_for_line() {
 # SEED_ADDR.
 start_mt_seed() {
     MT_RUNTIME_DIR=$WORK/seed-runtime "$MT" seed "$TRACKED" "$WORK/seed/$NAME" --io "$1" \
-        --bind 127.0.0.1 -p 0 --no-dht --json > "$WORK/seed.log" 2>&1 &
+        --bind 127.0.0.1 -p 0 --no-dht --no-lsd --json > "$WORK/seed.log" 2>&1 &
     SEED_PID=$!
     wait_for_line "$WORK/seed.log" '"event":"seeding"'
     SEED_ADDR=$(grep -o '"addr":"[^"]*"' "$WORK/seed.log" | head -1 | cut -d'"' -f4)
@@ -126,16 +126,16 @@ measure() {
             rm -rf "$WORK/state"
             /usr/bin/time -f %M -o "$WORK/rss" env MT_RUNTIME_DIR="$WORK/get-runtime" \
                 MT_STATE_DIR="$WORK/state" "$MT" get "$MAGNET&x.pe=$SEED_ADDR" "$out" \
-                --io "$io" --bind 127.0.0.1 -p 0 --no-dht --timeout "$LIMIT" --json > "$WORK/get.log" 2>&1 \
+                --io "$io" --bind 127.0.0.1 -p 0 --no-dht --no-lsd --timeout "$LIMIT" --json > "$WORK/get.log" 2>&1 \
                 || failed "$name" || return 1
         elif [ "$kind" = mt-tracker ]; then
             /usr/bin/time -f %M -o "$WORK/rss" env MT_RUNTIME_DIR="$WORK/get-runtime" \
-                "$MT" get "$TRACKED" "$out" --io "$io" --bind 127.0.0.1 -p 0 --no-dht \
+                "$MT" get "$TRACKED" "$out" --io "$io" --bind 127.0.0.1 -p 0 --no-dht --no-lsd \
                 --timeout "$LIMIT" --json > "$WORK/get.log" 2>&1 \
                 || failed "$name" || return 1
         elif [ "$kind" = mt ]; then
             /usr/bin/time -f %M -o "$WORK/rss" env MT_RUNTIME_DIR="$WORK/get-runtime" \
-                "$MT" get "$TORRENT" "$out" --io "$io" --bind 127.0.0.1 -p 0 --no-dht \
+                "$MT" get "$TORRENT" "$out" --io "$io" --bind 127.0.0.1 -p 0 --no-dht --no-lsd \
                 --peer "$SEED_ADDR" --timeout "$LIMIT" --json > "$WORK/get.log" 2>&1 \
                 || failed "$name" || return 1
         else

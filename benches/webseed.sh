@@ -69,9 +69,9 @@ best_of() {
 echo "256 MiB from a local web seed (best of $RUNS):"
 CURL=$(best_of curl -sS -o "$WORK/out" "$URL")
 MTT=$(best_of env MT_RUNTIME_DIR="$WORK/runtime" "$MT" get "$WORK/bench.torrent" "$WORK/out" \
-    --bind 127.0.0.1 -p 0 --no-dht --timeout 300)
+    --bind 127.0.0.1 -p 0 --no-dht --no-lsd --timeout 300)
 PREAD=$(best_of env MT_RUNTIME_DIR="$WORK/runtime" "$MT" get "$WORK/bench.torrent" "$WORK/out" \
-    --bind 127.0.0.1 -p 0 --no-dht --timeout 300 --io pread)
+    --bind 127.0.0.1 -p 0 --no-dht --no-lsd --timeout 300 --io pread)
 awk -v c="$CURL" -v m="$MTT" -v p="$PREAD" -v size="$SIZE" 'BEGIN {
     printf "  curl                    %6.2f s  %7.1f MiB/s\n", c, size / c / 1048576
     printf "  mt get (ws)             %6.2f s  %7.1f MiB/s  time ratio mt/curl %.2f\n", m, size / m / 1048576, m / c

@@ -70,18 +70,18 @@ step "4. mt show: what the torrent holds"
 run "$MT" show video.bin.torrent
 
 step "5. mt seed: verify the data and serve it, announcing to the tracker"
-printf '$ %s\n' "$MT seed video.bin.torrent video.bin --bind 127.0.0.1 -p 0 --no-dht --json &"
+printf '$ %s\n' "$MT seed video.bin.torrent video.bin --bind 127.0.0.1 -p 0 --no-dht --no-lsd --json &"
 MT_RUNTIME_DIR="$WORK/runtime-seed" \
-    "$MT" seed video.bin.torrent video.bin --bind 127.0.0.1 -p 0 --no-dht --json > seed.log 2>&1 &
+    "$MT" seed video.bin.torrent video.bin --bind 127.0.0.1 -p 0 --no-dht --no-lsd --json > seed.log 2>&1 &
 seed_pid=$!
 pids+=("$seed_pid")
 wait_for seed.log '"event":"seeding"' "$seed_pid" "seeding line"
 
 step "6. mt get: download into download/, learning of the seed only from the tracker"
 mkdir download
-printf '$ %s\n' "$MT get video.bin.torrent download --bind 127.0.0.1 -p 0 --no-dht --timeout 120 --json"
+printf '$ %s\n' "$MT get video.bin.torrent download --bind 127.0.0.1 -p 0 --no-dht --no-lsd --timeout 120 --json"
 if ! MT_RUNTIME_DIR="$WORK/runtime-get" "$MT" get video.bin.torrent download \
-    --bind 127.0.0.1 -p 0 --no-dht --timeout 120 --json > get.log 2>&1; then
+    --bind 127.0.0.1 -p 0 --no-dht --no-lsd --timeout 120 --json > get.log 2>&1; then
     cat get.log >&2
     fail "mt get did not complete"
 fi
@@ -96,12 +96,12 @@ wait "$seed_pid" 2> /dev/null || true
 step "7. Without a tracker: mt seed and mt get find each other on this host"
 head -c $((64 * 1024 * 1024)) /dev/urandom > photos.bin
 run "$MT" create photos.bin photos.torrent
-printf '$ %s\n' "$MT seed photos.torrent photos.bin --bind 127.0.0.1 -p 0 --no-dht --json &"
-"$MT" seed photos.torrent photos.bin --bind 127.0.0.1 -p 0 --no-dht --json > seed2.log 2>&1 &
+printf '$ %s\n' "$MT seed photos.torrent photos.bin --bind 127.0.0.1 -p 0 --no-dht --no-lsd --json &"
+"$MT" seed photos.torrent photos.bin --bind 127.0.0.1 -p 0 --no-dht --no-lsd --json > seed2.log 2>&1 &
 seed_pid=$!
 pids+=("$seed_pid")
 wait_for seed2.log '"event":"seeding"' "$seed_pid" "seeding line"
-run "$MT" get photos.torrent copy.bin --bind 127.0.0.1 -p 0 --no-dht --timeout 120
+run "$MT" get photos.torrent copy.bin --bind 127.0.0.1 -p 0 --no-dht --no-lsd --timeout 120
 run cmp photos.bin copy.bin
 echo "the copy is byte-identical"
 kill "$seed_pid"
@@ -118,19 +118,19 @@ echo "bootstrap node on $DHT_ADDR"
 head -c $((16 * 1024 * 1024)) /dev/urandom > music.bin
 run "$MT" create music.bin music.torrent
 MAGNET="magnet:?xt=urn:btih:$("$MT" show music.torrent --json | sed -n 's/.*"info_hash":"\([0-9a-f]*\)".*/\1/p')"
-printf '$ %s\n' "$MT seed music.torrent music.bin --bind 127.0.0.1 -p 0 --dht-bootstrap $DHT_ADDR --json &"
+printf '$ %s\n' "$MT seed music.torrent music.bin --bind 127.0.0.1 -p 0 --dht-bootstrap $DHT_ADDR --no-lsd --json &"
 MT_STATE_DIR="$WORK/state-seed" MT_RUNTIME_DIR="$WORK/runtime-seed3" \
     "$MT" seed music.torrent music.bin --bind 127.0.0.1 -p 0 --dht-bootstrap "$DHT_ADDR" \
-    --json > seed3.log 2>&1 &
+    --no-lsd --json > seed3.log 2>&1 &
 seed_pid=$!
 pids+=("$seed_pid")
 wait_for seed3.log '"event":"seeding"' "$seed_pid" "seeding line"
 # Each process has its own runtime folder, so the same-host registry cannot help: the magnet
 # link names only the info hash, and the seed is found through the DHT.
-printf '$ %s\n' "$MT get '$MAGNET' music-copy.bin --bind 127.0.0.1 -p 0 --dht-bootstrap $DHT_ADDR"
+printf '$ %s\n' "$MT get '$MAGNET' music-copy.bin --bind 127.0.0.1 -p 0 --dht-bootstrap $DHT_ADDR --no-lsd"
 MT_STATE_DIR="$WORK/state-get" MT_RUNTIME_DIR="$WORK/runtime-get3" \
     "$MT" get "$MAGNET" music-copy.bin --bind 127.0.0.1 -p 0 --dht-bootstrap "$DHT_ADDR" \
-    --timeout 120 || fail "mt get of the bare magnet link did not complete"
+    --no-lsd --timeout 120 || fail "mt get of the bare magnet link did not complete"
 run cmp music.bin music-copy.bin
 echo "the copy is byte-identical"
 kill "$seed_pid" "$dht_pid"

@@ -5,6 +5,7 @@
 //! ```text
 //! udp (uTP: reset) ─ listen port, owned alone; turns uTP dialers away at once,
 //!   └─ KRPC → dht ──peers found──→ control channel (see `dht.rs`)
+//! lsd (multicast, port 6771) ──peers found──→ control channel (see `lsd.rs`)
 //! listener ──accepted+handshaked──┐
 //! connectors ─connected───────────┤            ┌─→ peer writer threads (uploads read storage)
 //! announcer ──peers from trackers─┼─→ session ─┤
@@ -38,6 +39,7 @@ mod disk;
 mod distribution;
 mod durable;
 mod listen;
+mod lsd;
 mod memory;
 mod messages;
 mod metadata;
@@ -106,6 +108,8 @@ pub struct SessionConfig {
     pub web_seeds: Vec<String>,
     /// The DHT node to run on the listen port, if any (never for a private torrent).
     pub dht: Option<crate::dht::DhtConfig>,
+    /// Local service discovery (BEP 14) for this torrent, if any (never for a private one).
+    pub lsd: Option<crate::lsd::LsdConfig>,
     /// The pieces to download when only some files are selected; `None` wants every piece.
     pub wanted: Option<Bitfield>,
     /// When a download that keeps seeding stops (`--ratio`, `--seed-time`).

@@ -121,14 +121,14 @@ impl TemporaryNode {
 }
 
 /// Starts a node on `addr` (any port if that one is taken) that looks `info_hash` up again
-/// and again, without announcing; the peers it finds come on the returned channel. A node
-/// that cannot start is a warning, and the channel then stays empty.
+/// and again, without announcing; the peers it finds are sent on `tx`. A node that cannot
+/// start is a warning (`None`), and sends nothing.
 pub fn lookup_while(
     addr: SocketAddr,
     routers: &[String],
     info_hash: InfoHash,
-) -> (Option<TemporaryNode>, crossbeam_channel::Receiver<Vec<SocketAddr>>) {
-    let (tx, rx) = crossbeam_channel::unbounded();
+    tx: crossbeam_channel::Sender<Vec<SocketAddr>>,
+) -> Option<TemporaryNode> {
     let shutdown = Arc::new(AtomicBool::new(false));
     let started = start_node(addr, config(routers.to_vec(), true), &shutdown).or_else(|_| {
         let any = SocketAddr::new(addr.ip(), 0);
@@ -139,11 +139,11 @@ pub fn lookup_while(
             dht.track(info_hash, false, move |peers| {
                 let _ = tx.send(peers);
             });
-            (Some(TemporaryNode { dht, shutdown, udp }), rx)
+            Some(TemporaryNode { dht, shutdown, udp })
         }
         Err(e) => {
             eprintln!("mt: warning: {e}; looking for the metadata without the dht");
-            (None, rx)
+            None
         }
     }
 }

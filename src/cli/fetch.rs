@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use mt::Error;
 use mt::fetch::{self, FetchOptions};
+use mt::lsd::Lsd;
 use mt::magnet::MagnetLink;
 use mt::metainfo::Metainfo;
 use mt::registry::Registry;
@@ -36,7 +37,7 @@ pub fn torrent_from_magnet(
     text: &str,
     peers: &[SocketAddr],
     (bind, port): (IpAddr, u16),
-    dht: Option<&[String]>,
+    discovery: (Option<&[String]>, bool),
     timeout: Option<Duration>,
     quiet: bool,
 ) -> Result<FromMagnet, Error> {
@@ -55,7 +56,7 @@ pub fn torrent_from_magnet(
                 &link,
                 [peers, &link_peers].concat(),
                 (bind, port),
-                dht,
+                discovery,
                 timeout,
                 quiet,
             )?;
@@ -80,7 +81,7 @@ fn fetch_from_peers(
     link: &MagnetLink,
     mut addrs: Vec<SocketAddr>,
     (bind, port): (IpAddr, u16),
-    dht: Option<&[String]>,
+    (dht, lsd): (Option<&[String]>, bool),
     timeout: Option<Duration>,
     quiet: bool,
 ) -> Result<Vec<u8>, Error> {
@@ -99,14 +100,29 @@ fn fetch_from_peers(
             link.info_hash,
             addrs.len(),
             if addrs.len() == 1 { "" } else { "s" },
-            if dht.is_some() { " and those the dht finds" } else { "" }
+            match (dht.is_some(), lsd) {
+                (true, true) => " and those the dht and local discovery find",
+                (true, false) => " and those the dht finds",
+                (false, true) => " and those local discovery finds",
+                (false, false) => "",
+            }
         );
     }
     // The DHT node runs on the port the download will listen on, and stops before it does.
-    let lookup = dht.map(|routers| {
-        super::dht::lookup_while(SocketAddr::new(bind, port), routers, link.info_hash)
+    let (found_tx, found_rx) = crossbeam_channel::unbounded();
+    let lookup = dht.and_then(|routers| {
+        super::dht::lookup_while(
+            SocketAddr::new(bind, port),
+            routers,
+            link.info_hash,
+            found_tx.clone(),
+        )
     });
-    let found = lookup.as_ref().map(|(_, found)| found.clone());
+    // Announcing our port makes a peer on the local network answer with its own announce.
+    let local =
+        lsd.then(|| start_lsd(SocketAddr::new(bind, port), link.info_hash, &found_tx)).flatten();
+    drop(found_tx);
+    let found = (lookup.is_some() || local.is_some()).then_some(found_rx);
     let options = FetchOptions {
         peers: addrs,
         trackers: link.trackers.clone(),
@@ -116,8 +132,34 @@ fn fetch_from_peers(
         found,
     };
     let result = fetch::fetch_info(link.info_hash, &options);
-    if let Some((Some(node), _)) = lookup {
+    if let Some(node) = lookup {
         node.stop();
     }
+    drop(local);
     result.map_err(|e| Error::Network(format!("magnet link {}: {e}", link.info_hash)))
+}
+
+/// Local service discovery while the metadata is fetched: peers it hears of go to `found`.
+/// One that cannot start is a warning.
+fn start_lsd(
+    listen: SocketAddr,
+    info_hash: mt::types::InfoHash,
+    found: &crossbeam_channel::Sender<Vec<SocketAddr>>,
+) -> Option<Lsd> {
+    match Lsd::start(listen, super::net::lsd_config()) {
+        Ok(lsd) => {
+            let found = found.clone();
+            lsd.track(info_hash, move |peers| {
+                let _ = found.send(peers);
+            });
+            Some(lsd)
+        }
+        Err(e) => {
+            eprintln!(
+                "mt: warning: lsd: cannot join the local discovery group: {}",
+                mt::error::lower_io(&e)
+            );
+            None
+        }
+    }
 }

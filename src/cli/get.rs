@@ -88,6 +88,9 @@ pub struct GetArgs {
     /// do not use the DHT
     #[argh(switch)]
     no_dht: bool,
+    /// do not use local service discovery (BEP 14 multicast on the local network)
+    #[argh(switch)]
+    no_lsd: bool,
     /// print one JSON object per event
     #[argh(switch)]
     json: bool,
@@ -103,7 +106,8 @@ pub struct GetArgs {
 pub fn run(args: GetArgs) -> Result<i32, Error> {
     let mut net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?
         .with_limits(args.max_down, args.max_up)
-        .with_dht(args.no_dht, &args.dht_bootstrap)?;
+        .with_dht(args.no_dht, &args.dht_bootstrap)?
+        .with_lsd(args.no_lsd);
     let timeout = args.timeout.map(Duration::from_secs);
     if !args.seed && (args.ratio.is_some() || args.seed_time.is_some()) {
         return Err(Error::Usage("--ratio and --seed-time need --seed".into()));
@@ -126,9 +130,10 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
             let port = net.listen.port();
             // The DHT speaks IPv4 only: its lookup for the metadata binds IPv4 for `[::]`.
             let listen = (v4.unwrap_or(net.listen.ip()), port);
-            let dht = net.dht.as_deref();
-            let fetched =
-                fetch::torrent_from_magnet(text, &net.peers, listen, dht, timeout, args.json)?;
+            let discovery = (net.dht.as_deref(), net.lsd);
+            let fetched = fetch::torrent_from_magnet(
+                text, &net.peers, listen, discovery, timeout, args.json,
+            )?;
             net.peers.extend(fetched.peers);
             if let Some(path) = &args.save_torrent {
                 write_atomically(path, &fetched.torrent_bytes, true)?;

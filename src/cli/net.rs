@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use mt::Error;
 use mt::bandwidth::TokenBucket;
+use mt::lsd::LsdConfig;
 use mt::metainfo::Metainfo;
 use mt::registry::Registry;
 use mt::session::{
@@ -30,6 +31,8 @@ pub struct NetOptions {
     pub web_seeds: Vec<String>,
     /// The DHT's bootstrap routers, or `None` with `--no-dht`.
     pub dht: Option<Vec<String>>,
+    /// Local service discovery, unless `--no-lsd`.
+    pub lsd: bool,
     /// The pieces of the selected files, when only some are.
     pub wanted: Option<mt::bitfield::Bitfield>,
     /// `--ratio` and `--seed-time`.
@@ -90,6 +93,7 @@ impl NetOptions {
             limits: Limits::default(),
             web_seeds: Vec::new(),
             dht: None,
+            lsd: true,
             wanted: None,
             seed_limits: SeedLimits::default(),
         })
@@ -110,6 +114,12 @@ impl NetOptions {
         }
         self.dht = if no_dht { None } else { Some(super::dht::routers(bootstrap)?) };
         Ok(self)
+    }
+
+    /// Adds `--no-lsd`.
+    pub fn with_lsd(mut self, no_lsd: bool) -> NetOptions {
+        self.lsd = !no_lsd;
+        self
     }
 
     /// Starts a session over prepared data.
@@ -147,9 +157,23 @@ impl NetOptions {
             limits: self.limits,
             web_seeds: self.web_seeds,
             dht: self.dht.map(|routers| super::dht::config(routers, true)),
+            lsd: self.lsd.then(lsd_config),
             wanted: self.wanted,
             seed_limits: self.seed_limits,
         })
+    }
+}
+
+/// A local service discovery configuration whose warnings go to stderr, and its debug lines
+/// too when `MT_DEBUG` is set.
+pub fn lsd_config() -> LsdConfig {
+    LsdConfig {
+        warn: Box::new(|message| eprintln!("mt: warning: {message}")),
+        debug: Box::new(|message| {
+            if std::env::var_os("MT_DEBUG").is_some_and(|v| !v.is_empty()) {
+                eprintln!("mt: debug: {message}");
+            }
+        }),
     }
 }
 

@@ -53,6 +53,9 @@ pub struct SeedArgs {
     /// do not use the DHT
     #[argh(switch)]
     no_dht: bool,
+    /// do not use local service discovery (BEP 14 multicast on the local network)
+    #[argh(switch)]
+    no_lsd: bool,
     /// print one JSON object per event
     #[argh(switch)]
     json: bool,
@@ -66,7 +69,8 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
     let meta = Arc::new(Metainfo::load(&args.torrent)?);
     let net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?
         .with_limits(args.max_down, args.max_up)
-        .with_dht(args.no_dht, &args.dht_bootstrap)?;
+        .with_dht(args.no_dht, &args.dht_bootstrap)?
+        .with_lsd(args.no_lsd);
     let view = View::choose(args.json);
     let total = meta.layout().total_length();
     let bar = ByteBar::start("verifying", total, progress::wanted(args.json));

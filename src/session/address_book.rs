@@ -47,6 +47,8 @@ pub enum PeerSource {
     UtpSyn,
     /// A DHT lookup (BEP 5).
     Dht,
+    /// An announce on the local network (BEP 14).
+    Lsd,
 }
 
 /// How long after a connection ends its address may be dialled again.

@@ -28,6 +28,8 @@ pub enum Control {
     TrackerFailed(String),
     /// The DHT found peers.
     DhtPeers(Vec<SocketAddr>),
+    /// Local service discovery heard of peers.
+    LsdPeers(Vec<SocketAddr>),
     /// A peer dialled us over uTP, which we refused: we dial it back over TCP.
     UtpSyn(SocketAddr),
     /// A tracker said something worth showing.

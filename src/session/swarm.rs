@@ -110,6 +110,9 @@ pub fn run(
     let udp_thread = crate::udp::spawn(udp, shutdown.clone(), krpc, Some(on_syn))
         .map_err(|e| Error::Network(format!("cannot start the udp listener: {e}")))?;
     let _ = events.send(Event::Listening(local_addr));
+    let lsd_config = config.lsd.take().filter(|_| !config.metainfo.info.private);
+    let lsd = lsd_config
+        .and_then(|c| super::lsd::start(c, local_addr, config.metainfo.info_hash, &control));
     let registration: Option<Registration> = config.registry.as_ref().and_then(|registry| {
         let advertised = advertised_addr(local_addr);
         registry.register(config.metainfo.info_hash, advertised).ok()
@@ -182,6 +185,7 @@ pub fn run(
     let _ = listener_thread.join();
     let _ = udp_thread.join();
     drop(dht); // saves the routing table
+    drop(lsd);
     drop(registration);
     swarm.disk.finish();
     let flushed = swarm.disk.storage.flush(0..layout.total_length());
@@ -297,6 +301,7 @@ impl Swarm {
             }
             Control::TrackerFailed(reason) => self.channels.emit(Event::TrackerFailed(reason)),
             Control::DhtPeers(peers) => self.add_candidates(PeerSource::Dht, peers),
+            Control::LsdPeers(peers) => self.add_candidates(PeerSource::Lsd, peers),
             Control::UtpSyn(addr) => self.add_candidates(PeerSource::UtpSyn, vec![addr]),
             Control::Warning(message) => self.channels.warn(message),
             Control::Hashed { piece, good } => self.on_hashed(piece, good)?,

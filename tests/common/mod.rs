@@ -185,12 +185,17 @@ impl TestEnv {
 }
 
 /// Adds `--no-dht` to an `mt seed` or `mt get` that names no DHT node of its own, so no test
-/// ever bootstraps from the public routers.
+/// ever bootstraps from the public routers, and `--no-lsd`, so none sends multicast to the
+/// machine's network (the local discovery tests run `mt` inside namespaces they made, not
+/// through this).
 pub fn keep_off_public_networks(command: &mut Command, args: &[&str]) {
     let networked = matches!(args.first(), Some(&("seed" | "get" | "download")));
     let chosen = args.iter().any(|a| *a == "--no-dht" || *a == "--dht-bootstrap");
     if networked && !chosen {
         command.arg("--no-dht");
+    }
+    if networked && !args.contains(&"--no-lsd") {
+        command.arg("--no-lsd");
     }
 }
 
