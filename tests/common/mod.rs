@@ -10,6 +10,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod process;
 pub mod skips;
 pub mod swarm;

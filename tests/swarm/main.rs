@@ -23,6 +23,7 @@ mod later_bitfield;
 mod libtorrent;
 mod libtorrent_hybrid;
 mod libtorrent_v2;
+mod lsd;
 mod lying_peer;
 mod magnet_get;
 mod many_files;

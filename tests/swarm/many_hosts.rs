@@ -9,21 +9,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{SYSTEM_PYTHON, missing, repo_path, run_bounded};
-
-/// Whether this machine lets us make a network namespace (root and iproute2).
-fn can_make_namespaces() -> bool {
-    let name = format!("mt-probe-{}", std::process::id());
-    let mut add = Command::new("ip");
-    add.args(["netns", "add", &name]);
-    let made = run_bounded(add).code == 0;
-    if made {
-        let mut del = Command::new("ip");
-        del.args(["netns", "del", &name]);
-        run_bounded(del);
-    }
-    made || missing("root and `ip netns` (network namespaces)")
-}
+use crate::common::netns::can_make_namespaces;
+use crate::common::{SYSTEM_PYTHON, repo_path, run_bounded};
 
 #[test]
 fn four_downloaders_on_their_own_hosts_all_finish_with_the_seeds_bytes() {
