@@ -1,8 +1,8 @@
 //! Every parser of outside input survives arbitrary and hostile bytes, and every codec
 //! round-trips its valid values. For bencode, `.torrent` files, the peer wire (handshake,
 //! messages, the framing reader, the extended handshake, bitfields, `ut_metadata` and `ut_pex`),
-//! KRPC (the DHT), magnet links, both sides of the HTTP and UDP tracker protocols and
-//! IPv4/IPv6 peer and tracker addresses, the properties are:
+//! KRPC (the DHT), local service discovery announces, magnet links, both sides of the HTTP and
+//! UDP tracker protocols and IPv4/IPv6 peer and tracker addresses, the properties are:
 //! arbitrary bytes never panic and return within a time bound; mutations of valid samples
 //! (flipped, inserted, deleted, duplicated and truncated bytes, and huge numbers spliced into
 //! length prefixes) never panic either; valid values encode and decode back to themselves; and a few large inputs are handled quickly.
@@ -18,6 +18,7 @@ mod bencode;
 mod counting;
 mod extension;
 mod krpc;
+mod lsd;
 mod magnet;
 mod metainfo;
 mod metainfo_v2;
