@@ -6,7 +6,7 @@
 //! peers others announce for those torrents to the torrent's callback. It also answers a
 //! newcomer with an announce of its own (at most once per [`REPLY_GAP`] per torrent), so a
 //! peer that starts later learns of us without waiting out the interval. IPv4 is used when
-//! we listen on an IPv4 address or on `[::]`, and the IPv6 group [ff15::efc0:988f]:6771 when
+//! we listen on an IPv4 address or on `[::]`, and the IPv6 group `[ff15::efc0:988f]:6771` when
 //! we listen on IPv6: an announce tells others to reach us at its source address, so it goes
 //! only where we listen. An IPv6 group that cannot be joined or sent to is a debug line only.
 //!
