@@ -114,8 +114,8 @@ fn a_magnet_link_names_an_ipv6_peer() {
 }
 
 /// On the default dual-stack listener the DHT still speaks IPv4 (through the mapped form):
-/// a seed there announces into an IPv4 testnet and a download there finds it through the
-/// DHT alone.
+/// a seed there announces into an IPv4 testnet, and a download there, of the torrent or of
+/// a bare magnet link, finds it through the DHT alone.
 #[test]
 fn the_dht_works_on_the_dual_stack_listener() {
     if !require_ipv6() {
@@ -134,9 +134,14 @@ fn the_dht_works_on_the_dual_stack_listener() {
         v["peers"].as_array().is_some_and(|peers| peers.iter().any(|p| p == seen.as_str()))
     });
     // A download on the default listener, with a discovery folder of its own and no --peer.
-    let out = env.get("video.bin.torrent", "copy.bin", &[&dht[..], &["--bind", "::"]].concat());
-    out.expect_code(0);
+    let default_listener = [&dht[..], &["--bind", "::"]].concat();
+    env.get("video.bin.torrent", "copy.bin", &default_listener).expect_code(0);
     assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+    // So does a magnet link that names nothing but the info hash: its metadata lookup runs
+    // on IPv4 before the download binds [::] on the same port.
+    let magnet = format!("magnet:?xt=urn:btih:{info_hash}");
+    env.get(&magnet, "magnet.bin", &default_listener).expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("magnet.bin"));
 }
 
 /// An IPv4 uTP dialer reaches the dual-stack listener v4-mapped: it gets its reset from the
