@@ -75,3 +75,42 @@ fn mt_seed_serves_a_v2_folder_to_libtorrent() {
     assert_same_tree(&env.path("tree"), &env.path("lt/tree"));
     assert!(!env.path("lt/tree/.pad").exists(), "no pad file on disk");
 }
+
+/// The magnet link `mt show` prints for `torrent`, with only its v2 hash (`btmh`).
+fn v2_magnet(env: &TestEnv, torrent: &str) -> String {
+    let magnet = env.show_json(torrent)["magnet"].as_str().expect("magnet").to_string();
+    let parts: Vec<&str> = magnet.trim_start_matches("magnet:?").split('&').collect();
+    let kept: Vec<&str> = parts.into_iter().filter(|p| !p.starts_with("xt=urn:btih:")).collect();
+    assert!(kept.iter().any(|p| p.starts_with("xt=urn:btmh:1220")), "a v2 link: {magnet}");
+    format!("magnet:?{}", kept.join("&"))
+}
+
+#[test]
+fn libtorrent_given_a_v2_magnet_link_gets_metadata_and_piece_layers_from_mt_seed() {
+    if !require_libtorrent() {
+        return;
+    }
+    let env = TestEnv::new();
+    v2_tree(&env);
+    let magnet = v2_magnet(&env, "tree.torrent");
+    let seed = env.seed("tree.torrent", "tree", &[]);
+    let get = env.libtorrent("get", &magnet, "lt", &["--peer", &seed.addr]);
+    get.process.wait(GET_LIMIT).expect_code(0);
+    assert_same_tree(&env.path("tree"), &env.path("lt/tree"));
+}
+
+#[test]
+fn libtorrent_given_a_hybrid_btmh_link_downloads_from_mt_seed() {
+    if !require_libtorrent() {
+        return;
+    }
+    let env = TestEnv::new();
+    env.tree("tree", TREE);
+    env.run(&["create", "--hybrid", "-p", "32K", "tree"]).expect_code(0);
+    let magnet = v2_magnet(&env, "tree.torrent");
+    let seed = env.seed("tree.torrent", "tree", &[]);
+    let get = env.libtorrent("get", &magnet, "lt", &["--peer", &seed.addr]);
+    get.process.wait(GET_LIMIT).expect_code(0);
+    assert_same_tree(&env.path("tree"), &env.path("lt/tree"));
+    assert!(!env.path("lt/tree/.pad").exists(), "no pad file on disk");
+}
