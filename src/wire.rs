@@ -3,7 +3,7 @@
 //! This module owns the bytes that travel on a peer connection and nothing else: the 68-byte
 //! [`handshake`], the length-prefixed [`message`] codec, the BEP 10 [`extension`] handshake
 //! payload with the two extensions we speak over it ([`metadata`]: BEP 9 `ut_metadata`;
-//! [`pex`]: BEP 11 `ut_pex`), and blocking [`framing`] over any `Read`/`Write`. It does no
+//! [`pex`]: BEP 11 `ut_pex`), the BEP 52 [`hashes`] messages, and blocking [`framing`] over any `Read`/`Write`. It does no
 //! threading, keeps no per-peer state and never touches files; whether a piece index or block
 //! is valid for a torrent is for the peer layer to decide.
 //!
@@ -19,6 +19,7 @@ pub mod error;
 pub mod extension;
 pub mod framing;
 pub mod handshake;
+pub mod hashes;
 pub mod message;
 pub mod metadata;
 pub mod pex;
@@ -27,4 +28,5 @@ pub use error::WireError;
 pub use extension::ExtendedHandshake;
 pub use framing::{MessageReader, write_message, write_piece};
 pub use handshake::{HANDSHAKE_LEN, Handshake};
+pub use hashes::HashRequest;
 pub use message::{BlockInfo, MAX_BLOCK_LEN, MAX_MESSAGE_LEN, Message};

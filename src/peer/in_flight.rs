@@ -82,6 +82,7 @@ pub fn weight(message: &Message) -> u64 {
         Message::Piece { data, .. } => data.len(),
         Message::Bitfield(bytes) => bytes.len(),
         Message::Extended { payload, .. } => payload.len(),
+        Message::Hashes { hashes, .. } => hashes.len().saturating_mul(32),
         _ => 0,
     };
     u64::try_from(len).unwrap_or(u64::MAX)

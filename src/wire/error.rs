@@ -48,6 +48,11 @@ pub enum WireError {
         /// The block length it names.
         length: u32,
     },
+    /// A `hashes` message whose hashes are not a whole number of 32-byte hashes.
+    HashesNotWhole {
+        /// Payload bytes received (after the id byte).
+        got: u32,
+    },
     /// A message id this codec does not know. The message was well framed and can be skipped.
     UnknownMessage {
         /// The message id byte.
@@ -94,6 +99,9 @@ impl fmt::Display for WireError {
                 "{message} message names a {length}-byte block, expected 1 to {} bytes",
                 super::MAX_BLOCK_LEN
             ),
+            WireError::HashesNotWhole { got } => {
+                write!(f, "hashes message has {got} payload bytes, not 48 and whole 32-byte hashes")
+            }
             WireError::UnknownMessage { id, consumed } => {
                 write!(f, "unknown message id {id} ({consumed} bytes)")
             }

@@ -1,4 +1,5 @@
-//! Peer messages (BEP 3, BEP 5 `port`, BEP 6 fast extension, BEP 10 `extended`) and their codec.
+//! Peer messages (BEP 3, BEP 5 `port`, BEP 6 fast extension, BEP 10 `extended`, BEP 52 hash
+//! messages) and their codec.
 //!
 //! Every message on the wire is a 4-byte big-endian length, then (unless the length is 0, a
 //! keep-alive) one id byte and the payload. [`Message::encode_into`] and [`decode`] are a
@@ -47,10 +48,16 @@ const HAVE_NONE: u8 = 0x0f;
 const REJECT: u8 = 0x10;
 const ALLOWED_FAST: u8 = 0x11;
 const EXTENDED: u8 = 20;
+const HASH_REQUEST: u8 = 21;
+const HASHES: u8 = 22;
+const HASH_REJECT: u8 = 23;
 
 /// One block of a piece, as named by `request`, `cancel` and `reject request`: the layout's
 /// [`crate::layout::Block`]. On the wire its length is 1 to [`MAX_BLOCK_LEN`].
 pub use crate::layout::Block as BlockInfo;
+
+use super::hashes::{HASH_HEADER_LEN, HashRequest, HashesHeader};
+use crate::merkle::Node;
 
 /// A peer wire message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +117,17 @@ pub enum Message {
         /// The rest of the payload.
         payload: Vec<u8>,
     },
+    /// BEP 52: please send these hashes of a file's merkle tree.
+    HashRequest(HashRequest),
+    /// BEP 52: the hashes a `hash request` asked for, then their proof.
+    Hashes {
+        /// The request answered.
+        request: HashRequest,
+        /// The base layer's hashes, then the uncle hashes, nearest the base first.
+        hashes: Vec<Node>,
+    },
+    /// BEP 52: this hash request will not be served.
+    HashReject(HashRequest),
 }
 
 impl Message {
@@ -133,6 +151,9 @@ impl Message {
             Message::Reject(_) => "reject request",
             Message::AllowedFast { .. } => "allowed fast",
             Message::Extended { .. } => "extended",
+            Message::HashRequest(_) => "hash request",
+            Message::Hashes { .. } => "hashes",
+            Message::HashReject(_) => "hash reject",
         }
     }
 
@@ -176,6 +197,19 @@ impl Message {
                 out.push(EXTENDED);
                 out.push(*id);
                 out.extend_from_slice(payload);
+            }
+            Message::HashRequest(request) => {
+                out.push(HASH_REQUEST);
+                request.encode_into(out);
+            }
+            Message::Hashes { request, hashes } => {
+                out.push(HASHES);
+                request.encode_into(out);
+                hashes.iter().for_each(|hash| out.extend_from_slice(hash));
+            }
+            Message::HashReject(request) => {
+                out.push(HASH_REJECT);
+                request.encode_into(out);
             }
         }
         let len = frame_len(out.len() - start - 4);
@@ -261,6 +295,10 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Message, usize)>, WireError> {
     Ok(Some((message, consumed)))
 }
 
+/// Payload bytes of a `hash request` or `hash reject` ([`HASH_HEADER_LEN`]).
+const HEADER: u32 = 48;
+const _: () = assert!(HASH_HEADER_LEN == 48);
+
 /// How many payload bytes a message id allows.
 enum Shape {
     Exact(u32),
@@ -285,6 +323,9 @@ fn shape(id: u8) -> Option<(&'static str, Shape)> {
         REJECT => ("reject request", Shape::Exact(12)),
         ALLOWED_FAST => ("allowed fast", Shape::Exact(4)),
         EXTENDED => ("extended", Shape::AtLeast(1)),
+        HASH_REQUEST => ("hash request", Shape::Exact(HEADER)),
+        HASHES => ("hashes", Shape::AtLeast(HEADER)),
+        HASH_REJECT => ("hash reject", Shape::Exact(HEADER)),
         _ => return None,
     })
 }
@@ -351,6 +392,11 @@ fn parse(id: u8, payload: &[u8]) -> Option<Result<Message, WireError>> {
             Some((&id, rest)) => Ok(Message::Extended { id, payload: rest.to_vec() }),
             None => Err(too_short(1)),
         },
+        HASH_REQUEST => HashRequest::decode(payload).map(Message::HashRequest).ok_or(exact(HEADER)),
+        HASH_REJECT => HashRequest::decode(payload).map(Message::HashReject).ok_or(exact(HEADER)),
+        HASHES => HashesHeader::decode(payload)
+            .map(|(request, hashes)| Message::Hashes { request, hashes })
+            .ok_or(WireError::HashesNotWhole { got: got() }),
         _ => return None,
     };
     Some(parsed)
@@ -379,7 +425,21 @@ pub(super) mod tests {
         BlockInfo { piece, begin, length }
     }
 
-    /// One of every message kind, each with the exact bytes BEP 3/5/6/10 give for it.
+    fn hash_request() -> HashRequest {
+        HashRequest { pieces_root: [0xee; 32], base_layer: 2, index: 4, length: 2, proof_layers: 3 }
+    }
+
+    /// A hash message for [`hash_request`] as BEP 52 draws it: length, id, root, the four
+    /// words, then `hashes`.
+    fn hash_bytes(id: u8, len: u8, hashes: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0, 0, 0, len, id];
+        bytes.extend_from_slice(&[0xee; 32]);
+        bytes.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0, 3]);
+        bytes.extend_from_slice(hashes);
+        bytes
+    }
+
+    /// One of every message kind, each with the exact bytes BEP 3/5/6/10/52 give for it.
     pub(in crate::wire) fn fixtures() -> Vec<(Message, Vec<u8>)> {
         vec![
             (Message::KeepAlive, vec![0, 0, 0, 0]),
@@ -414,6 +474,12 @@ pub(super) mod tests {
                 Message::Extended { id: 0, payload: b"de".to_vec() },
                 vec![0, 0, 0, 4, 20, 0, b'd', b'e'],
             ),
+            (Message::HashRequest(hash_request()), hash_bytes(21, 49, &[])),
+            (
+                Message::Hashes { request: hash_request(), hashes: vec![[0x11; 32]] },
+                hash_bytes(22, 81, &[0x11; 32]),
+            ),
+            (Message::HashReject(hash_request()), hash_bytes(23, 49, &[])),
         ]
     }
 

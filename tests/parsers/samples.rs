@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use mt::bencode::Value;
 use mt::metainfo::{FileEntry, TorrentBuilder};
 use mt::types::{InfoHash, PeerId};
-use mt::wire::{BlockInfo, ExtendedHandshake, Handshake, MAX_BLOCK_LEN, Message};
+use mt::wire::{BlockInfo, ExtendedHandshake, Handshake, HashRequest, MAX_BLOCK_LEN, Message};
 use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
@@ -186,7 +186,24 @@ pub fn message() -> impl Strategy<Value = Message> {
         block().prop_map(Message::Reject),
         any::<u32>().prop_map(|piece| Message::AllowedFast { piece }),
         (any::<u8>(), payload()).prop_map(|(id, payload)| Message::Extended { id, payload }),
+        hash_request().prop_map(Message::HashRequest),
+        (hash_request(), vec(any::<[u8; 32]>(), 0..40))
+            .prop_map(|(request, hashes)| Message::Hashes { request, hashes }),
+        hash_request().prop_map(Message::HashReject),
     ]
+}
+
+/// BEP 52 hash requests with any fields.
+pub fn hash_request() -> impl Strategy<Value = HashRequest> {
+    (any::<[u8; 32]>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
+        |(pieces_root, base_layer, index, length, proof_layers)| HashRequest {
+            pieces_root,
+            base_layer,
+            index,
+            length,
+            proof_layers,
+        },
+    )
 }
 
 fn ip() -> impl Strategy<Value = IpAddr> {
