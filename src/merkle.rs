@@ -10,7 +10,11 @@
 //! Padding subtrees are never built leaf by leaf: [`pad_hash`] gives the root of a subtree of
 //! zero leaves at any height in O(height), so memory stays proportional to the real leaves.
 
+mod tree;
+
 use sha2::{Digest, Sha256};
+
+pub use tree::{PieceTree, Span, check_answer};
 
 /// Bytes per leaf block (BEP 52).
 pub const LEAF_LEN: usize = 16 * 1024;

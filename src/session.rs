@@ -38,6 +38,7 @@ mod dht;
 mod disk;
 mod distribution;
 mod durable;
+mod hash_serve;
 mod listen;
 mod lsd;
 mod memory;

@@ -120,8 +120,9 @@ impl Swarm {
             Message::HaveAll => self.set_bitfield(key, Bitfield::full(piece_count)),
             Message::HaveNone => self.set_bitfield(key, Bitfield::new(piece_count)),
             Message::Request(info) => self.on_request(key, info),
-            // We answer and ask for no hashes yet.
-            Message::HashRequest(_) | Message::Hashes { .. } | Message::HashReject(_) => {}
+            Message::HashRequest(request) => self.on_hash_request(key, request),
+            // We ask for no hashes yet: an answer to nothing is dropped.
+            Message::Hashes { .. } | Message::HashReject(_) => {}
             Message::Cancel(info) => {
                 if let Some(peer) = self.peers.get(key) {
                     peer.handle.send(PeerCommand::Cancel(info));

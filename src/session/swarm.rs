@@ -60,6 +60,8 @@ pub(super) struct Swarm {
     pub webseeds: super::webseeds::WebSeeds,
     /// Which of our pieces have left us, so a seed sends each once while it can.
     pub distribution: Distribution,
+    /// The merkle trees we answer BEP 52 hash requests from.
+    pub hash_trees: super::hash_serve::HashTrees,
 }
 
 /// Runs the session until it completes (without `keep_seeding`), times out or is stopped.
@@ -153,6 +155,7 @@ pub fn run(
         pex_seeds: Default::default(),
         webseeds: Default::default(),
         distribution: Distribution::new(config.metainfo.layout().piece_count()),
+        hash_trees: Default::default(),
         config,
     };
     let announcer_thread = swarm.start_announcer();

@@ -17,6 +17,7 @@ mod alloc_bounds;
 mod bencode;
 mod counting;
 mod extension;
+mod hash_proofs;
 mod krpc;
 mod lsd;
 mod magnet;

@@ -16,6 +16,7 @@ mod encrypted_handshake;
 mod fast_extension;
 mod file_selection;
 mod full_disk;
+mod hash_requests;
 mod hostile_peer_slots;
 mod hostile_peers;
 mod ipv6;
