@@ -48,6 +48,7 @@ mod peers;
 mod pex;
 mod pieces;
 mod prepare;
+mod super_seed;
 mod swarm;
 mod timers;
 mod webseeds;
@@ -115,6 +116,8 @@ pub struct SessionConfig {
     pub wanted: Option<Bitfield>,
     /// When a download that keeps seeding stops (`--ratio`, `--seed-time`).
     pub seed_limits: SeedLimits,
+    /// Super-seed (BEP 16) while every piece is here: show no pieces, offer each peer rare ones.
+    pub super_seed: bool,
 }
 
 /// When seeding after a download stops; with neither set it goes on until stopped.

@@ -37,6 +37,8 @@ pub struct NetOptions {
     pub wanted: Option<mt::bitfield::Bitfield>,
     /// `--ratio` and `--seed-time`.
     pub seed_limits: SeedLimits,
+    /// Super-seeding (BEP 16, `mt seed --super-seed`).
+    pub super_seed: bool,
 }
 
 /// Parses a duration such as `30m`, `2h`, `45s` or `90` (seconds).
@@ -96,6 +98,7 @@ impl NetOptions {
             lsd: true,
             wanted: None,
             seed_limits: SeedLimits::default(),
+            super_seed: false,
         })
     }
 
@@ -160,6 +163,7 @@ impl NetOptions {
             lsd: self.lsd.then(lsd_config),
             wanted: self.wanted,
             seed_limits: self.seed_limits,
+            super_seed: self.super_seed,
         })
     }
 }

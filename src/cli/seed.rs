@@ -62,15 +62,20 @@ pub struct SeedArgs {
     /// hash all data at start, whatever the resume record from an earlier run says
     #[argh(switch)]
     recheck: bool,
+    /// super-seed (BEP 16): show peers no pieces and offer each one a piece no other peer
+    /// was offered, so a first seed uploads little more than one copy
+    #[argh(switch)]
+    super_seed: bool,
 }
 
 /// Runs `mt seed`.
 pub fn run(args: SeedArgs) -> Result<i32, Error> {
     let meta = Arc::new(Metainfo::load(&args.torrent)?);
-    let net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?
+    let mut net = NetOptions::new(args.bind, args.port, &args.peers, args.upload_slots)?
         .with_limits(args.max_down, args.max_up)
         .with_dht(args.no_dht, &args.dht_bootstrap)?
         .with_lsd(args.no_lsd);
+    net.super_seed = args.super_seed;
     let view = View::choose(args.json);
     let total = meta.layout().total_length();
     let bar = ByteBar::start("verifying", total, progress::wanted(args.json));
@@ -96,6 +101,8 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
     let warning = prepared.warning.clone();
     let handle = net.start(&meta, prepared, true, false, None)?;
     let missing = pieces - have;
+    let super_seed_off = (args.super_seed && missing > 0)
+        .then(|| format!("--super-seed is off: it needs every piece, and {missing} are missing"));
     if view == View::Json {
         json_line(&json!({
             "event": "seeding",
@@ -106,7 +113,7 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
             "missing_pieces": missing,
             "hashed_bytes": hashed,
         }));
-        if let Some(text) = &warning {
+        for text in warning.iter().chain(&super_seed_off) {
             json_line(&json!({ "event": "warning", "message": text }));
         }
     } else {
@@ -123,6 +130,9 @@ pub fn run(args: SeedArgs) -> Result<i32, Error> {
                  while serving the rest"
             ),
             None => {}
+        }
+        if let Some(text) = &super_seed_off {
+            println!("warning: {text}");
         }
         println!("press Ctrl-C to stop");
     }

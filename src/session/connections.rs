@@ -140,7 +140,13 @@ impl Swarm {
             opening.push(Message::Port(self.channels.local_addr.port()));
         }
         let have = self.picker.have();
-        if fast && have.is_complete() {
+        let super_seeding = self.super_seed.is_some();
+        if super_seeding {
+            // It learns of pieces one offer at a time (BEP 16).
+            if fast {
+                opening.push(Message::HaveNone);
+            }
+        } else if fast && have.is_complete() {
             opening.push(Message::HaveAll);
         } else if fast && have.is_empty() {
             opening.push(Message::HaveNone);
@@ -149,7 +155,7 @@ impl Swarm {
         }
         // The pieces it may request while choked (BEP 6): those of its set we have now; the
         // others when we get them.
-        let allowed_out = match (fast, allowed_fast::ipv4_of(addr.ip())) {
+        let allowed_out = match (fast && !super_seeding, allowed_fast::ipv4_of(addr.ip())) {
             (true, Some(ip)) => {
                 let info_hash = &self.config.metainfo.info_hash;
                 allowed_fast_set(ip, info_hash, have.len(), ALLOWED_FAST_COUNT)
@@ -167,6 +173,7 @@ impl Swarm {
         self.picker.peer_joined(key);
         self.book.connected(addr);
         self.channels.emit(Event::PeerConnected { addr, outgoing });
+        self.make_offers(&[key]);
     }
 
     /// Ends a connection and forgets the peer.
@@ -181,6 +188,9 @@ impl Swarm {
             false => peer.handle.shut_down(),
         }
         self.picker.peer_left(key);
+        if let Some(super_seed) = &mut self.super_seed {
+            super_seed.peer_left(key);
+        }
         self.book.disconnected(peer.addr, Instant::now());
         if peer.has.is_complete() {
             self.book.seed_found(peer.addr, peer.peer_id);

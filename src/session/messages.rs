@@ -111,6 +111,7 @@ impl Swarm {
                 }
                 self.with_peer(key, |p| p.has.set(piece));
                 self.picker.peer_have(key, piece);
+                self.offers_spread(key, Some(piece));
                 self.after_availability(key);
             }
             Message::Bitfield(bytes) => match Bitfield::from_bytes(&bytes, piece_count) {
@@ -216,6 +217,7 @@ impl Swarm {
             self.drop_peer(key, "both sides are seeds".into());
             return;
         }
+        self.offers_spread(key, None);
         self.after_availability(key);
     }
 
@@ -314,7 +316,9 @@ impl Swarm {
         // A choked peer may still ask for the pieces of its allowed-fast set (BEP 6).
         let choked = peer.am_choking && !(peer.fast && peer.allowed_out.contains(&info.piece));
         let mut refuse = !in_range || !have || choked;
-        if !refuse && peer.fast && self.picker.is_complete() {
+        if let Some(super_seed) = &self.super_seed {
+            refuse |= !super_seed.may_serve(key, info.piece);
+        } else if !refuse && peer.fast && self.picker.is_complete() {
             let swarm = Connected { picker: &self.picker, peers: &self.peers };
             if let Some(has) = self.peers.get(key).map(|p| &p.has) {
                 let now = std::time::Instant::now();

@@ -8,7 +8,8 @@
 //! - [`Timers`]: what runs on the clock (`timers.rs`);
 //! - [`Channels`]: events out, helper threads in (`channels.rs`);
 //! - [`Disk`]: the data and the work on it (`disk.rs`);
-//! - [`Distribution`]: which pieces a seed has sent, to send each once (`distribution.rs`).
+//! - [`Distribution`]: which pieces a seed has sent, to send each once (`distribution.rs`);
+//! - [`SuperSeed`]: the pieces a super-seed offered each peer (`super_seed.rs`).
 //!
 //! The loop waits on three inputs: peer events (bounded, so fast peers are throttled by TCP
 //! when we fall behind), the control channel (new connections, peer addresses, tracker
@@ -31,6 +32,7 @@ use super::disk::Disk;
 use super::distribution::Distribution;
 use super::listen::{self, Dialer};
 use super::peers::Peers;
+use super::super_seed::SuperSeed;
 use super::timers::Timers;
 use super::{Event, SessionConfig, Stats, Summary, memory_usage};
 use crate::error::Error;
@@ -62,6 +64,8 @@ pub(super) struct Swarm {
     pub distribution: Distribution,
     /// The merkle trees we answer BEP 52 hash requests from.
     pub hash_trees: super::hash_serve::HashTrees,
+    /// Super-seeding (BEP 16), when asked for and every piece is here.
+    pub super_seed: Option<SuperSeed>,
 }
 
 /// Runs the session until it completes (without `keep_seeding`), times out or is stopped.
@@ -132,6 +136,7 @@ pub fn run(
     let now = Instant::now();
     let mut timers = Timers::new(now);
     timers.wanted_bytes = picker.wanted_bytes();
+    let picker_complete = picker.is_complete();
     let mut swarm = Swarm {
         picker,
         peers: Peers::default(),
@@ -156,6 +161,8 @@ pub fn run(
         webseeds: Default::default(),
         distribution: Distribution::new(config.metainfo.layout().piece_count()),
         hash_trees: Default::default(),
+        super_seed: (config.super_seed && picker_complete)
+            .then(|| SuperSeed::new(config.metainfo.layout().piece_count())),
         config,
     };
     let announcer_thread = swarm.start_announcer();

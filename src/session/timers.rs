@@ -80,6 +80,7 @@ impl Swarm {
         self.check_seed_limits(now);
         self.check_stalls(now);
         self.retry_rejected(now);
+        self.expire_offers(now);
         if self.choker.due(now) {
             self.rechoke(now);
         }
