@@ -43,6 +43,7 @@ mod seed_distribution;
 mod seed_limits;
 mod seed_to_seed;
 mod simultaneous_connect;
+mod super_seed;
 mod transmission;
 mod truncated_seed;
 mod upload_accounting;
