@@ -1,17 +1,23 @@
 //! Super-seeding (BEP 16): a first seed that shows no pieces and offers each peer, with a
-//! `have`, a piece that no other peer was offered, so its upload goes to pieces the swarm
-//! lacks and the downloaders pass them on among themselves.
+//! `have`, a piece that is not yet in the swarm, so its upload goes to pieces the swarm lacks
+//! and the downloaders pass them on among themselves.
 //!
-//! Each peer holds at most [`OFFERS_PER_PEER`] open offers. An offer closes when the piece
+//! Each peer holds at most [`OFFERS_PER_PEER`] offers it has not taken yet and
+//! [`MAX_HELD`] it has taken but not passed on. An offer closes when the piece
 //! has spread: another peer announces it, or the peer that was offered it has it and no
 //! other connected peer lacks it (there is no one to pass it to), or it has had it for
 //! [`HOLD`] without another peer taking it (its neighbours may be choked by it; a peer that
-//! does not share gets a piece every [`HOLD`], not the seed's whole upload). A peer whose offer
-//! closed is offered its next piece: the piece it lacks with the fewest copies (peers that have
-//! it plus open offers), of those the one offered least often. A peer may request only the
+//! does not share gets a piece every [`HOLD`], not the seed's whole upload). A peer whose
+//! offer closed is offered a piece it lacks that no peer was ever seen to have and that no
+//! open offer holds, the least often offered first. Peers that finish leave the seed, so
+//! the pieces seen are remembered, not counted among the connected peers: a piece that
+//! spread is not sent again because its holders left. Once no such piece is left, a peer is
+//! offered more only when it is stuck: no open offer and nothing announced for [`STUCK`];
+//! then it gets the piece it lacks with the fewest copies. A peer may request only the
 //! pieces it was offered; every request for another is refused.
 //!
-//! Invariant: while some piece has never been offered, no piece is offered twice.
+//! Invariant: a piece is offered twice only after it was lost (its only holder left before
+//! announcing it) or to a stuck peer.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -22,10 +28,19 @@ use crate::bitfield::Bitfield;
 use crate::peer::{PeerCommand, PeerKey};
 use crate::wire::Message;
 
-/// Open offers per peer: two keep its pipeline busy while it announces the first.
+/// Offers a peer has not taken yet: two keep its pipeline busy while it announces the first.
 pub const OFFERS_PER_PEER: usize = 2;
+/// Offers a peer may have taken and not yet passed on: a few, so that the seed goes on
+/// sending while the first ones spread, but a peer that shares nothing gets no more.
+pub const MAX_HELD: usize = 4;
+/// Upload slots of a super seed: every interested peer is unchoked, since each may take only
+/// the pieces it was offered.
+pub const UPLOAD_SLOTS: usize = 64;
 /// How long a peer may hold a piece it got from us before its offer closes anyway.
 pub const HOLD: Duration = Duration::from_secs(5);
+/// How long a peer with no open offer may go without announcing a piece before it is
+/// offered one that is already in the swarm.
+pub const STUCK: Duration = Duration::from_secs(5);
 
 /// One piece offered to one peer.
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +57,15 @@ struct PeerOffers {
     granted: Bitfield,
     /// Offers that have not spread yet.
     open: Vec<Offer>,
+    /// When it joined or last announced a piece, or was last offered one when stuck.
+    last_progress: Instant,
+}
+
+impl PeerOffers {
+    /// Open offers it has not taken yet.
+    fn untaken(&self) -> usize {
+        self.open.iter().filter(|offer| offer.taken_at.is_none()).count()
+    }
 }
 
 /// The super-seeding state of a complete seed.
@@ -51,13 +75,21 @@ pub struct SuperSeed {
     times_offered: Vec<u32>,
     /// Per piece, its open offers.
     open_offers: Vec<u32>,
+    /// Per piece, how many times a peer was seen to have it (a `have` or a bitfield), even
+    /// peers that left since.
+    seen: Vec<u32>,
     peers: HashMap<PeerKey, PeerOffers>,
 }
 
 impl SuperSeed {
     pub fn new(piece_count: u32) -> SuperSeed {
         let len = usize::try_from(piece_count).unwrap_or(0);
-        SuperSeed { times_offered: vec![0; len], open_offers: vec![0; len], peers: HashMap::new() }
+        SuperSeed {
+            times_offered: vec![0; len],
+            open_offers: vec![0; len],
+            seen: vec![0; len],
+            peers: HashMap::new(),
+        }
     }
 
     /// Whether `peer` may be served `piece`: we offered it.
@@ -66,16 +98,25 @@ impl SuperSeed {
     }
 
     /// Tops up `peer`'s open offers; returns the pieces newly offered, to announce to it.
-    pub fn offer(&mut self, peer: PeerKey, swarm: &impl SwarmView) -> Vec<u32> {
+    pub fn offer(&mut self, peer: PeerKey, swarm: &impl SwarmView, now: Instant) -> Vec<u32> {
         let pieces = self.piece_count();
-        let offers = self
-            .peers
-            .entry(peer)
-            .or_insert_with(|| PeerOffers { granted: Bitfield::new(pieces), open: Vec::new() });
+        let offers = self.peers.entry(peer).or_insert_with(|| PeerOffers {
+            granted: Bitfield::new(pieces),
+            open: Vec::new(),
+            last_progress: now,
+        });
+        let stuck = offers.untaken() == 0 && now.duration_since(offers.last_progress) >= STUCK;
         let mut new = Vec::new();
-        while offers.open.len() < OFFERS_PER_PEER {
-            let Some(piece) =
-                best_offer(&self.times_offered, &self.open_offers, &offers.granted, peer, swarm)
+        while offers.untaken() < OFFERS_PER_PEER && offers.open.len() < OFFERS_PER_PEER + MAX_HELD {
+            let choice = Choice {
+                times_offered: &self.times_offered,
+                open_offers: &self.open_offers,
+                seen: &self.seen,
+                granted: &offers.granted,
+            };
+            let Some(piece) = choice
+                .fresh(peer, swarm)
+                .or_else(|| stuck.then(|| choice.fewest_copies(peer, swarm)).flatten())
             else {
                 break;
             };
@@ -84,6 +125,9 @@ impl SuperSeed {
             self.times_offered[index(piece)] += 1;
             self.open_offers[index(piece)] += 1;
             new.push(piece);
+        }
+        if stuck && !new.is_empty() {
+            offers.last_progress = now;
         }
         new
     }
@@ -97,6 +141,11 @@ impl SuperSeed {
         swarm: &impl SwarmView,
         now: Instant,
     ) -> Vec<PeerKey> {
+        let Some(seen) = self.seen.get_mut(index(piece)) else { return Vec::new() };
+        *seen = seen.saturating_add(1);
+        if let Some(offers) = self.peers.get_mut(&from) {
+            offers.last_progress = now;
+        }
         let others_lack =
             self.peers.keys().any(|&k| k != from && swarm.holds(k, piece) == Some(false));
         let holders = swarm.availability(piece);
@@ -109,40 +158,44 @@ impl SuperSeed {
             if spread {
                 offers.open.swap_remove(at);
                 self.open_offers[index(piece)] -= 1;
-                freed.push(key);
             } else {
                 offers.open[at].taken_at = Some(now);
             }
+            freed.push(key);
         }
         freed
     }
 
-    /// `peer` announced a whole set (a bitfield): offers of pieces it has are spent.
+    /// `peer` announced a whole set (a bitfield): its pieces are seen, and offers of pieces
+    /// it has are spent. Returns the peers that may be offered more.
     pub fn replaced(
         &mut self,
         peer: PeerKey,
         swarm: &impl SwarmView,
         now: Instant,
     ) -> Vec<PeerKey> {
-        let held: Vec<u32> = match self.peers.get(&peer) {
-            Some(offers) => offers
-                .open
-                .iter()
-                .filter(|offer| swarm.holds(peer, offer.piece) == Some(true))
-                .map(|offer| offer.piece)
-                .collect(),
-            None => return Vec::new(),
+        let open: Vec<u32> = match self.peers.get(&peer) {
+            Some(offers) => offers.open.iter().map(|offer| offer.piece).collect(),
+            None => Vec::new(),
         };
         let mut freed = Vec::new();
-        for piece in held {
-            freed.extend(self.announced(peer, piece, swarm, now));
+        for piece in 0..self.piece_count() {
+            if swarm.holds(peer, piece) != Some(true) {
+                continue;
+            }
+            if open.contains(&piece) {
+                freed.extend(self.announced(peer, piece, swarm, now));
+            } else {
+                self.seen[index(piece)] = self.seen[index(piece)].saturating_add(1);
+            }
         }
         freed.sort_unstable();
         freed.dedup();
         freed
     }
 
-    /// Closes offers held longer than [`HOLD`]; returns the peers that may be offered more.
+    /// Closes offers held longer than [`HOLD`]; returns the peers that may be offered more,
+    /// with those that are stuck.
     pub fn expire(&mut self, now: Instant) -> Vec<PeerKey> {
         let mut freed = Vec::new();
         for (&key, offers) in &mut self.peers {
@@ -155,7 +208,8 @@ impl SuperSeed {
                 }
                 keep
             });
-            if offers.open.len() < before {
+            let stuck = offers.untaken() == 0 && now.duration_since(offers.last_progress) >= STUCK;
+            if offers.open.len() < before || stuck {
                 freed.push(key);
             }
         }
@@ -176,36 +230,59 @@ impl SuperSeed {
     }
 }
 
-/// The piece to offer `peer` next: one it lacks and was not offered, with the fewest copies
-/// (holders plus open offers), then offered least often. The scan starts at a place that
-/// depends on the peer, so that peers with equal choices take different pieces.
-fn best_offer(
-    times_offered: &[u32],
-    open_offers: &[u32],
-    granted: &Bitfield,
-    peer: PeerKey,
-    swarm: &impl SwarmView,
-) -> Option<u32> {
-    let len = times_offered.len();
-    if len == 0 {
-        return None;
+/// What the next offer to one peer is chosen from.
+struct Choice<'a> {
+    times_offered: &'a [u32],
+    open_offers: &'a [u32],
+    seen: &'a [u32],
+    granted: &'a Bitfield,
+}
+
+impl Choice<'_> {
+    /// A piece `peer` lacks that no peer was seen to have and no open offer holds, the least
+    /// often offered.
+    fn fresh(&self, peer: PeerKey, swarm: &impl SwarmView) -> Option<u32> {
+        self.best(peer, swarm, |i| {
+            (self.seen[i] == 0 && self.open_offers[i] == 0).then_some((self.times_offered[i], 0))
+        })
     }
-    let start =
-        usize::try_from(peer.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) % len as u64).unwrap_or(0);
-    let mut best: Option<(u32, u32, u32)> = None;
-    for step in 0..len {
-        let i = (start + step) % len;
-        let piece = u32::try_from(i).ok()?;
-        if granted.get(piece) || swarm.holds(peer, piece) != Some(false) {
-            continue;
-        }
-        let copies = swarm.availability(piece) + open_offers[i];
-        let score = (copies, times_offered[i], piece);
-        if best.is_none_or(|b| (score.0, score.1) < (b.0, b.1)) {
-            best = Some(score);
-        }
+
+    /// The piece `peer` lacks with the fewest copies (connected holders and open offers),
+    /// then the least seen.
+    fn fewest_copies(&self, peer: PeerKey, swarm: &impl SwarmView) -> Option<u32> {
+        self.best(peer, swarm, |i| {
+            let piece = u32::try_from(i).unwrap_or(u32::MAX);
+            Some((swarm.availability(piece) + self.open_offers[i], self.seen[i]))
+        })
     }
-    best.map(|(_, _, piece)| piece)
+
+    /// The piece with the lowest score among those `peer` lacks and was not offered. The
+    /// scan starts at a place that depends on the peer, so that peers with equal choices take
+    /// different pieces.
+    fn best(
+        &self,
+        peer: PeerKey,
+        swarm: &impl SwarmView,
+        score: impl Fn(usize) -> Option<(u32, u32)>,
+    ) -> Option<u32> {
+        let len = self.times_offered.len();
+        let spread = peer.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let start = usize::try_from(spread % u64::try_from(len).ok()?.max(1)).unwrap_or(0);
+        let mut best: Option<((u32, u32), u32)> = None;
+        for step in 0..len {
+            let i = (start + step) % len;
+            let piece = u32::try_from(i).ok()?;
+            if self.granted.get(piece) || swarm.holds(peer, piece) != Some(false) {
+                continue;
+            }
+            if let Some(value) = score(i)
+                && best.is_none_or(|(b, _)| value < b)
+            {
+                best = Some((value, piece));
+            }
+        }
+        best.map(|(_, piece)| piece)
+    }
 }
 
 /// The session's side: announcing offers and closing them as pieces spread.
@@ -214,9 +291,10 @@ impl Swarm {
     pub(super) fn make_offers(&mut self, keys: &[PeerKey]) {
         let Some(super_seed) = &mut self.super_seed else { return };
         let swarm = Connected { picker: &self.picker, peers: &self.peers };
+        let now = Instant::now();
         for &key in keys {
             let Some(peer) = self.peers.get(key) else { continue };
-            let offered = super_seed.offer(key, &swarm);
+            let offered = super_seed.offer(key, &swarm, now);
             if !offered.is_empty() {
                 let haves = offered.into_iter().map(|piece| Message::Have { piece }).collect();
                 peer.handle.send(PeerCommand::Send(haves));
@@ -286,11 +364,12 @@ mod tests {
     #[test]
     fn every_piece_is_offered_once_before_any_twice() {
         let peers = [A, B, C];
-        let mut swarm = Swarm::new(6, &peers);
-        let mut seed = SuperSeed::new(6);
+        let mut swarm = Swarm::new(8, &peers);
+        let mut seed = SuperSeed::new(8);
+        let now = Instant::now();
         let mut offered = Vec::new();
         for &peer in &peers {
-            offered.extend(seed.offer(peer, &swarm));
+            offered.extend(seed.offer(peer, &swarm, now));
         }
         assert_eq!(offered.len(), 6, "two offers each");
         let mut sorted = offered.clone();
@@ -298,29 +377,48 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), 6, "six different pieces: {offered:?}");
         for &peer in &peers {
-            assert!(seed.offer(peer, &swarm).is_empty(), "no more than two open offers");
+            assert!(seed.offer(peer, &swarm, now).is_empty(), "no more than two open offers");
         }
-        // Everyone else takes A's first piece: A is offered one of the pieces others hold.
+        // A has its first piece, B and C lack it: held, and A may take another.
         let piece = offered[0];
         swarm.give(A, piece);
-        let now = Instant::now();
-        assert!(seed.announced(A, piece, &swarm, now).is_empty(), "B and C lack it: held");
-        swarm.give(B, piece);
-        assert_eq!(seed.announced(B, piece, &swarm, now), vec![A]);
-        let next = seed.offer(A, &swarm);
+        assert_eq!(seed.announced(A, piece, &swarm, now), vec![A]);
+        let next = seed.offer(A, &swarm, now);
         assert_eq!(next.len(), 1);
+        assert!(!offered.contains(&next[0]), "a piece no one was offered");
         assert!(seed.may_serve(A, next[0]) && !seed.may_serve(B, next[0]));
+    }
+
+    #[test]
+    fn a_peer_that_passes_nothing_on_gets_no_more_than_its_held_offers() {
+        let mut swarm = Swarm::new(16, &[A, B]);
+        let mut seed = SuperSeed::new(16);
+        let now = Instant::now();
+        seed.offer(B, &swarm, now);
+        let mut granted = seed.offer(A, &swarm, now);
+        for round in 0..10 {
+            let Some(&piece) = granted.get(round) else { break };
+            swarm.give(A, piece);
+            seed.announced(A, piece, &swarm, now);
+            granted.extend(seed.offer(A, &swarm, now));
+        }
+        assert_eq!(granted.len(), OFFERS_PER_PEER + MAX_HELD, "{granted:?}");
+        // B takes one from A: A may have one more.
+        swarm.give(B, granted[0]);
+        seed.announced(B, granted[0], &swarm, now);
+        assert_eq!(seed.offer(A, &swarm, now).len(), 1);
     }
 
     #[test]
     fn a_lone_peer_is_offered_on_as_soon_as_it_has_a_piece() {
         let mut swarm = Swarm::new(4, &[A]);
         let mut seed = SuperSeed::new(4);
-        let first = seed.offer(A, &swarm);
+        let now = Instant::now();
+        let first = seed.offer(A, &swarm, now);
         assert_eq!(first.len(), 2);
         swarm.give(A, first[0]);
-        assert_eq!(seed.announced(A, first[0], &swarm, Instant::now()), vec![A]);
-        let next = seed.offer(A, &swarm);
+        assert_eq!(seed.announced(A, first[0], &swarm, now), vec![A]);
+        let next = seed.offer(A, &swarm, now);
         assert_eq!(next.len(), 1);
         assert!(!first.contains(&next[0]));
     }
@@ -329,11 +427,12 @@ mod tests {
     fn a_held_piece_is_released_after_the_hold() {
         let mut swarm = Swarm::new(4, &[A, B]);
         let mut seed = SuperSeed::new(4);
-        let first = seed.offer(A, &swarm);
-        seed.offer(B, &swarm);
-        swarm.give(A, first[0]);
         let then = Instant::now();
-        assert!(seed.announced(A, first[0], &swarm, then).is_empty());
+        let first = seed.offer(A, &swarm, then);
+        seed.offer(B, &swarm, then);
+        swarm.give(A, first[0]);
+        seed.announced(A, first[0], &swarm, then);
+        seed.offer(A, &swarm, then);
         assert!(seed.expire(then + HOLD / 2).is_empty());
         assert_eq!(seed.expire(then + HOLD), vec![A]);
     }
@@ -342,25 +441,48 @@ mod tests {
     fn only_offered_pieces_are_served_and_a_peer_that_left_frees_its_offers() {
         let swarm = Swarm::new(2, &[A, B]);
         let mut seed = SuperSeed::new(2);
-        let a = seed.offer(A, &swarm);
+        let now = Instant::now();
+        let a = seed.offer(A, &swarm, now);
         assert_eq!(a.len(), 2);
         assert!(!seed.may_serve(B, a[0]), "B was offered nothing");
-        assert!(seed.offer(B, &swarm).iter().all(|&p| seed.times_offered[index(p)] == 2));
+        assert!(seed.offer(B, &swarm, now).is_empty(), "both pieces are on offer to A");
         seed.peer_left(A);
         assert!(!seed.may_serve(A, a[0]));
-        assert!(seed.open_offers.iter().all(|&n| n <= 1));
+        assert_eq!(seed.offer(B, &swarm, now).len(), 2, "A's pieces were lost with it");
     }
 
     #[test]
     fn offers_of_pieces_a_bitfield_shows_are_replaced() {
         let mut swarm = Swarm::new(4, &[A]);
         let mut seed = SuperSeed::new(4);
-        let first = seed.offer(A, &swarm);
+        let now = Instant::now();
+        let first = seed.offer(A, &swarm, now);
         swarm.give(A, first[0]);
         swarm.give(A, first[1]);
-        assert_eq!(seed.replaced(A, &swarm, Instant::now()), vec![A]);
-        let next = seed.offer(A, &swarm);
+        assert_eq!(seed.replaced(A, &swarm, now), vec![A]);
+        let next = seed.offer(A, &swarm, now);
         assert_eq!(next.len(), 2);
         assert!(next.iter().all(|p| !first.contains(p)));
+    }
+
+    #[test]
+    fn a_piece_that_spread_is_not_sent_again_when_its_holders_leave_until_a_peer_is_stuck() {
+        let mut swarm = Swarm::new(2, &[A, B]);
+        let mut seed = SuperSeed::new(2);
+        let now = Instant::now();
+        let offered = seed.offer(A, &swarm, now);
+        for &piece in &offered {
+            swarm.give(A, piece);
+            seed.announced(A, piece, &swarm, now);
+            swarm.give(B, piece);
+            seed.announced(B, piece, &swarm, now);
+        }
+        seed.peer_left(A);
+        seed.peer_left(B);
+        let swarm = Swarm::new(2, &[C]);
+        assert!(seed.offer(C, &swarm, now).is_empty(), "both pieces are in the swarm");
+        assert!(seed.expire(now + STUCK / 2).is_empty());
+        assert_eq!(seed.expire(now + STUCK), vec![C]);
+        assert_eq!(seed.offer(C, &swarm, now + STUCK).len(), 2, "a stuck peer gets them");
     }
 }

@@ -141,7 +141,13 @@ pub fn run(
         picker,
         peers: Peers::default(),
         book: AddressBook::new(own_addrs(local_addr)),
-        choker: Choker::new(config.upload_slots, now),
+        choker: Choker::new(
+            match config.super_seed && picker_complete {
+                true => config.upload_slots.max(super::super_seed::UPLOAD_SLOTS),
+                false => config.upload_slots,
+            },
+            now,
+        ),
         timers,
         channels: Channels {
             events,

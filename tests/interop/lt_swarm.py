@@ -3,7 +3,7 @@
 
     lt_swarm.py seed|get TORRENT|MAGNET SAVE_PATH [--peer HOST:PORT]... [--timeout SECS] [--utp]
                 [--require-encryption] [--max-down BYTES_PER_SECOND] [--max-up BYTES_PER_SECOND]
-                [--listen ADDR] [--keep-seeding] [--dht-bootstrap HOST:PORT]
+                [--listen ADDR] [--keep-seeding] [--dht-bootstrap HOST:PORT] [--super-seed]
 
 Listens on 127.0.0.1 (a free port), with DHT, LSD, UPnP, NAT-PMP and uTP off. Prints one
 JSON object per line: {"event": "listening", "port": N} first, then progress, and for `get`
@@ -26,6 +26,9 @@ limiter, the reference `benches/ratelimit.sh` measures mt's against.
 `--listen` picks the address to listen on (default 127.0.0.1, port 0: any free one), for a
 host inside a network namespace or `[::1]:0` for IPv6; `--peer` takes `[::1]:PORT` too. `--keep-seeding` keeps a finished `get` serving the others
 until the timeout or a kill, as a peer of a swarm would.
+
+`--super-seed` makes a seed super-seed (BEP 16), libtorrent's reference for mt's
+`--super-seed` in `benches/swarm_hosts.py`.
 
 `--dht-bootstrap` turns libtorrent's DHT on, bootstrapped only from that node, with the
 restrictions that keep a DHT off loopback and private addresses lifted (several nodes per
@@ -60,7 +63,7 @@ def log_connection(alert):
 def main(argv):
     mode, torrent, save_path = argv[1], argv[2], argv[3]
     peers, timeout, utp, encryption, max_down, max_up, i = [], 120.0, False, False, 0, 0, 4
-    listen, keep_seeding, done, dht = "127.0.0.1:0", False, False, None
+    listen, keep_seeding, done, dht, super_seed = "127.0.0.1:0", False, False, None, False
     while i < len(argv):
         if argv[i] == "--utp":
             utp = True
@@ -72,6 +75,10 @@ def main(argv):
             continue
         if argv[i] == "--keep-seeding":
             keep_seeding = True
+            i += 1
+            continue
+        if argv[i] == "--super-seed":
+            super_seed = True
             i += 1
             continue
         if argv[i] == "--peer":
@@ -130,6 +137,8 @@ def main(argv):
     params.save_path = save_path
     if mode == "seed":
         params.flags |= lt.torrent_flags.seed_mode
+        if super_seed:
+            params.flags |= lt.torrent_flags.super_seeding
     handle = session.add_torrent(params)
     if max_down:
         handle.set_download_limit(max_down)
