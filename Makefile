@@ -34,6 +34,8 @@ bench: build
 # links), for mt and for libtorrent in the same run. Needs root.
 bench-swarm: build
 	/usr/bin/python3 benches/swarm_hosts.py --downloaders 16 --size-mib 64 --rate 40 --runs 3
+	/usr/bin/python3 benches/swarm_hosts.py --downloaders 16 --size-mib 64 --rate 40 --runs 3 \
+		--seed-arg --super-seed
 
 install:
 	$(CARGO) install --locked --path .

@@ -7,6 +7,9 @@ namespace of its own with its own link, all on one bridge with a tracker host.
 
 `mt` is target/release/mt unless `MT_BIN` names another build (the tests pass theirs).
 
+`--seed-arg ARG` passes ARG to the seed of every client: `--super-seed` makes both `mt seed`
+and libtorrent's seed super-seed (BEP 16).
+
 Needs root (`ip netns`, veth pairs, a bridge, `tc tbf`). Every host's upload is capped at
 `--rate` megabits per second with a token bucket filter on its side of its link, so the seed
 can hand out about one copy of the file per `size / rate` seconds and the downloaders must
