@@ -12,9 +12,11 @@
 //! open offer holds, the least often offered first. Peers that finish leave the seed, so
 //! the pieces seen are remembered, not counted among the connected peers: a piece that
 //! spread is not sent again because its holders left. Once no such piece is left, a peer is
-//! offered more only when it is stuck: no open offer and nothing announced for [`STUCK`];
-//! then it gets the piece it lacks with the fewest copies. A peer may request only the
-//! pieces it was offered; every request for another is refused.
+//! offered more only once it is stuck: for [`STUCK`] it announced no piece it got from
+//! another peer (its holders may have left the swarm for good). A stuck peer gets the pieces
+//! it lacks with the fewest copies, as a normal seed would send them, until it announces a
+//! piece from another peer again. A peer may request only the pieces it was offered; every
+//! request for another is refused.
 //!
 //! Invariant: a piece is offered twice only after it was lost (its only holder left before
 //! announcing it) or to a stuck peer.
@@ -57,8 +59,10 @@ struct PeerOffers {
     granted: Bitfield,
     /// Offers that have not spread yet.
     open: Vec<Offer>,
-    /// When it joined or last announced a piece, or was last offered one when stuck.
+    /// When it joined or last announced a piece it got from another peer.
     last_progress: Instant,
+    /// It went [`STUCK`] without a piece from another peer, and has had none since.
+    stuck: bool,
 }
 
 impl PeerOffers {
@@ -104,8 +108,10 @@ impl SuperSeed {
             granted: Bitfield::new(pieces),
             open: Vec::new(),
             last_progress: now,
+            stuck: false,
         });
-        let stuck = offers.untaken() == 0 && now.duration_since(offers.last_progress) >= STUCK;
+        offers.stuck |= now.duration_since(offers.last_progress) >= STUCK;
+        let stuck = offers.stuck;
         let mut new = Vec::new();
         while offers.untaken() < OFFERS_PER_PEER && offers.open.len() < OFFERS_PER_PEER + MAX_HELD {
             let choice = Choice {
@@ -126,9 +132,6 @@ impl SuperSeed {
             self.open_offers[index(piece)] += 1;
             new.push(piece);
         }
-        if stuck && !new.is_empty() {
-            offers.last_progress = now;
-        }
         new
     }
 
@@ -143,8 +146,11 @@ impl SuperSeed {
     ) -> Vec<PeerKey> {
         let Some(seen) = self.seen.get_mut(index(piece)) else { return Vec::new() };
         *seen = seen.saturating_add(1);
-        if let Some(offers) = self.peers.get_mut(&from) {
+        if let Some(offers) = self.peers.get_mut(&from)
+            && !offers.granted.get(piece)
+        {
             offers.last_progress = now;
+            offers.stuck = false;
         }
         let others_lack =
             self.peers.keys().any(|&k| k != from && swarm.holds(k, piece) == Some(false));
@@ -208,7 +214,8 @@ impl SuperSeed {
                 }
                 keep
             });
-            let stuck = offers.untaken() == 0 && now.duration_since(offers.last_progress) >= STUCK;
+            let stuck = offers.untaken() == 0
+                && (offers.stuck || now.duration_since(offers.last_progress) >= STUCK);
             if offers.open.len() < before || stuck {
                 freed.push(key);
             }
@@ -484,5 +491,41 @@ mod tests {
         assert!(seed.expire(now + STUCK / 2).is_empty());
         assert_eq!(seed.expire(now + STUCK), vec![C]);
         assert_eq!(seed.offer(C, &swarm, now + STUCK).len(), 2, "a stuck peer gets them");
+    }
+
+    #[test]
+    fn a_stuck_peer_is_served_until_it_gets_a_piece_from_another_peer() {
+        let mut swarm = Swarm::new(8, &[A, B]);
+        let mut seed = SuperSeed::new(8);
+        let start = Instant::now();
+        // A has every piece and announced them all; it leaves; B lacks them all.
+        seed.offer(A, &swarm, start);
+        for piece in 0..8 {
+            swarm.give(A, piece);
+            seed.announced(A, piece, &swarm, start);
+        }
+        seed.peer_left(A);
+        let swarm_b = Swarm::new(8, &[B]);
+        let mut swarm = swarm_b;
+        assert!(seed.offer(B, &swarm, start).is_empty(), "every piece was seen");
+        let now = start + STUCK;
+        let first = seed.offer(B, &swarm, now);
+        assert_eq!(first.len(), 2, "stuck");
+        for &piece in &first {
+            swarm.give(B, piece);
+            seed.announced(B, piece, &swarm, now);
+        }
+        let second = seed.offer(B, &swarm, now);
+        assert_eq!(second.len(), 2, "still stuck: its pieces came from us");
+        // A piece from elsewhere: B is not stuck any more.
+        let elsewhere =
+            (0..8).find(|p| !first.contains(p) && !second.contains(p)).expect("a piece");
+        swarm.give(B, elsewhere);
+        seed.announced(B, elsewhere, &swarm, now);
+        for &piece in &second {
+            swarm.give(B, piece);
+            seed.announced(B, piece, &swarm, now);
+        }
+        assert!(seed.offer(B, &swarm, now).is_empty(), "B gets pieces from others again");
     }
 }
