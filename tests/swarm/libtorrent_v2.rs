@@ -114,3 +114,41 @@ fn libtorrent_given_a_hybrid_btmh_link_downloads_from_mt_seed() {
     assert_same_tree(&env.path("tree"), &env.path("lt/tree"));
     assert!(!env.path("lt/tree/.pad").exists(), "no pad file on disk");
 }
+
+#[test]
+fn mt_get_of_a_v2_magnet_link_gets_metadata_and_piece_layers_from_mt_seed() {
+    let env = TestEnv::new();
+    v2_tree(&env);
+    let magnet = v2_magnet(&env, "tree.torrent");
+    let seed = env.seed("tree.torrent", "tree", &[]);
+    let out = env.get(&magnet, "copy", &["--peer", &seed.addr]);
+    out.expect_code(0);
+    assert_same_tree(&env.path("tree"), &env.path("copy"));
+}
+
+#[test]
+fn mt_get_of_a_v2_magnet_link_gets_metadata_and_piece_layers_from_libtorrent() {
+    if !require_libtorrent() {
+        return;
+    }
+    let env = TestEnv::new();
+    v2_tree(&env);
+    let magnet = v2_magnet(&env, "tree.torrent");
+    let root = env.root().to_str().expect("UTF-8 temp path");
+    let seed = env.libtorrent("seed", "tree.torrent", root, &[]);
+    let out = env.get(&magnet, "copy", &["--peer", &seed.addr]);
+    out.expect_code(0);
+    assert_same_tree(&env.path("tree"), &env.path("copy"));
+}
+
+#[test]
+fn mt_get_of_a_hybrid_btmh_link_checks_the_metadata_against_the_v2_hash() {
+    let env = TestEnv::new();
+    env.tree("tree", TREE);
+    env.run(&["create", "--hybrid", "-p", "32K", "tree"]).expect_code(0);
+    let magnet = v2_magnet(&env, "tree.torrent");
+    let seed = env.seed("tree.torrent", "tree", &[]);
+    let out = env.get(&magnet, "copy", &["--peer", &seed.addr]);
+    out.expect_code(0);
+    assert_same_tree(&env.path("tree"), &env.path("copy"));
+}
