@@ -8,8 +8,15 @@
 //! the dictionary: it connects, sends our extended handshake naming
 //! `ut_metadata`, reads the peer's to learn its message id and the dictionary's size, asks
 //! for every 16 KiB piece at once and puts the answers together. The result is accepted only
-//! if its SHA-1 is the info hash, so a lying peer costs time, never correctness. Every step
+//! if its SHA-1 is the info hash (and, for a link with a v2 hash, its SHA-256 is that hash),
+//! so a lying peer costs time, never correctness. A v2 torrent's piece layers are not in
+//! the dictionary: [`fetch_piece_layers`] asks peers for them with BEP 52 hash requests and
+//! proves each against its file's `pieces root`. Every step
 //! is bounded by the per-peer timeout and the overall deadline.
+
+mod piece_layers;
+
+pub use piece_layers::fetch_piece_layers;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -17,11 +24,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
+use sha2::Sha256;
 
 use crate::bencode::Value;
+use crate::merkle::Node;
 use crate::peer;
 use crate::tracker::{AnnounceRequest, Client, TrackerEvent};
-use crate::types::{InfoHash, PeerId};
+use crate::types::{InfoHash, InfoHashV2, PeerId};
 use crate::wire::metadata::{self, MetadataMessage};
 use crate::wire::{ExtendedHandshake, Handshake, Message, MessageReader, write_message};
 
@@ -54,6 +63,27 @@ pub struct FetchOptions {
     pub timeout: Duration,
     /// Peers found while the fetch goes on (by a DHT lookup), if anyone looks.
     pub found: Option<crossbeam_channel::Receiver<Vec<SocketAddr>>>,
+    /// The torrent's hashes: which of them the dictionary must match.
+    pub hashes: Hashes,
+}
+
+/// The hashes a magnet link names, which the fetched dictionary must match: SHA-1 for a v1
+/// hash (`btih`), SHA-256 for a v2 one (`btmh`), both when it names both.
+#[derive(Clone, Copy, Debug)]
+pub struct Hashes {
+    /// The v1 info hash, if the link names one.
+    pub v1: Option<InfoHash>,
+    /// The v2 info hash, if the link names one.
+    pub v2: Option<InfoHashV2>,
+}
+
+impl Hashes {
+    /// True when `info` hashes to every hash named, and at least one is.
+    pub fn matches(&self, info: &[u8]) -> bool {
+        let v1 = self.v1.is_none_or(|want| InfoHash(Sha1::digest(info).into()) == want);
+        let v2 = self.v2.is_none_or(|want| InfoHashV2(Sha256::digest(info).into()) == want);
+        v1 && v2 && (self.v1.is_some() || self.v2.is_some())
+    }
 }
 
 /// Why no peer gave us the dictionary.
@@ -77,8 +107,12 @@ impl fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
-/// Fetches and checks the raw `info` dictionary of `info_hash`.
-pub fn fetch_info(info_hash: InfoHash, options: &FetchOptions) -> Result<Vec<u8>, FetchError> {
+/// Fetches and checks the raw `info` dictionary of `info_hash` (the v2 hash truncated, for
+/// a link with only that); returns it with the peer that gave it.
+pub fn fetch_info(
+    info_hash: InfoHash,
+    options: &FetchOptions,
+) -> Result<(Vec<u8>, SocketAddr), FetchError> {
     let deadline = Instant::now() + options.timeout;
     // (address, attempts so far): a peer that is still starting may refuse us at first.
     let mut queue: VecDeque<(SocketAddr, u32)> = VecDeque::new();
@@ -130,8 +164,8 @@ pub fn fetch_info(info_hash: InfoHash, options: &FetchOptions) -> Result<Vec<u8>
         if tries > 0 {
             std::thread::sleep(RETRY_AFTER.min(left));
         }
-        match from_peer(addr, info_hash, options.peer_id, left.min(PER_PEER)) {
-            Ok(info) => return Ok(info),
+        match from_peer(addr, info_hash, options, left.min(PER_PEER)) {
+            Ok(info) => return Ok((info, addr)),
             Err(reason) if tries + 1 < TRIES_PER_PEER => {
                 queue.push_back((addr, tries + 1));
                 if tries == 0 {
@@ -187,12 +221,12 @@ fn ask_trackers(
 fn from_peer(
     addr: SocketAddr,
     info_hash: InfoHash,
-    peer_id: PeerId,
+    options: &FetchOptions,
     timeout: Duration,
 ) -> Result<Vec<u8>, String> {
     let deadline = Instant::now() + timeout;
-    let connected = peer::connect(addr, Handshake::new(info_hash, peer_id), None, timeout)
-        .map_err(|e| e.to_string())?;
+    let ours = Handshake::new(info_hash, options.peer_id).with_v2(options.hashes.v2.is_some());
+    let connected = peer::connect(addr, ours, None, timeout).map_err(|e| e.to_string())?;
     if !connected.handshake.supports_extensions() {
         return Err("does not speak the extension protocol".into());
     }
@@ -240,8 +274,7 @@ fn from_peer(
         }
     }
     let info: Vec<u8> = pieces.into_iter().flatten().flatten().collect();
-    let digest: [u8; 20] = Sha1::digest(&info).into();
-    if InfoHash(digest) != info_hash {
+    if !options.hashes.matches(&info) {
         return Err("sent metadata that does not match the info hash".into());
     }
     Ok(info)
@@ -267,9 +300,10 @@ fn next(reader: &mut MessageReader<TcpStream>, deadline: Instant) -> Result<Mess
     }
 }
 
-/// The bytes of a `.torrent` holding `info` and, if any, `trackers` (one tier each, in
-/// order), so a magnet download runs like any other.
-pub fn torrent_bytes(info: &[u8], trackers: &[String]) -> Vec<u8> {
+/// The bytes of a `.torrent` holding `info`, if any `trackers` (one tier each, in order),
+/// and a v2 torrent's piece `layers` (by pieces root), so a magnet download runs like any
+/// other.
+pub fn torrent_bytes(info: &[u8], trackers: &[String], layers: &[(Node, Vec<Node>)]) -> Vec<u8> {
     let mut out = vec![b'd'];
     if let Some(first) = trackers.first() {
         out.extend(Value::bytes("announce").encode());
@@ -280,6 +314,14 @@ pub fn torrent_bytes(info: &[u8], trackers: &[String]) -> Vec<u8> {
     }
     out.extend(Value::bytes("info").encode());
     out.extend_from_slice(info);
+    if !layers.is_empty() {
+        let dict = layers
+            .iter()
+            .map(|(root, layer)| (root.to_vec(), Value::Bytes(layer.concat())))
+            .collect();
+        out.extend(Value::bytes("piece layers").encode());
+        out.extend(Value::Dict(dict).encode());
+    }
     out.push(b'e');
     out
 }

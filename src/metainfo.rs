@@ -168,6 +168,20 @@ impl FileEntry {
 }
 
 impl Info {
+    /// Parses and validates a raw `info` dictionary on its own (a magnet link's metadata,
+    /// before its piece layers are known). The error is a lowercase reason.
+    pub fn from_bytes(raw: &[u8]) -> Result<Info, String> {
+        parse::parse_info_bytes(raw)
+    }
+
+    /// The files whose v2 piece layer the `piece layers` must hold (those longer than a
+    /// piece), with their `pieces root`, in order.
+    pub fn files_with_piece_layers(&self) -> Vec<(usize, Node)> {
+        let piece_length = u64::from(self.piece_length);
+        let needs = |f: &FileEntry| f.pieces_root.filter(|_| f.length > piece_length);
+        self.files.iter().enumerate().filter_map(|(i, f)| needs(f).map(|root| (i, root))).collect()
+    }
+
     /// True when the torrent has a top folder with a `files` list.
     pub fn is_multi_file(&self) -> bool {
         !(self.files.len() == 1 && self.files[0].path.is_empty())

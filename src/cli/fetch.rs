@@ -9,7 +9,8 @@ use mt::Error;
 use mt::fetch::{self, FetchOptions};
 use mt::lsd::Lsd;
 use mt::magnet::MagnetLink;
-use mt::metainfo::Metainfo;
+use mt::merkle::Node;
+use mt::metainfo::{Info, Metainfo};
 use mt::registry::Registry;
 use mt::state::StateDir;
 use mt::types::PeerId;
@@ -44,6 +45,7 @@ pub fn torrent_from_magnet(
     let link = MagnetLink::parse(text).map_err(magnet_error)?;
     let link_peers: Vec<SocketAddr> = link.peers.iter().filter_map(|p| p.parse().ok()).collect();
     let state = StateDir::for_user();
+    let mut layer_peers: Vec<SocketAddr> = [peers, &link_peers].concat();
     let info = match state.as_ref().and_then(|state| state.load_info(link.info_hash)) {
         Some(info) => {
             if !quiet {
@@ -52,7 +54,7 @@ pub fn torrent_from_magnet(
             info
         }
         None => {
-            let info = fetch_from_peers(
+            let (info, source) = fetch_from_peers(
                 &link,
                 [peers, &link_peers].concat(),
                 (bind, port),
@@ -63,10 +65,12 @@ pub fn torrent_from_magnet(
             if let Some(Err(err)) = state.map(|state| state.save_info(link.info_hash, &info)) {
                 eprintln!("mt: warning: cannot keep the fetched metadata for next time: {err}");
             }
+            layer_peers.insert(0, source);
             info
         }
     };
-    let torrent_bytes = fetch::torrent_bytes(&info, &link.trackers);
+    let layers = piece_layers(&link, &info, layer_peers, timeout, quiet)?;
+    let torrent_bytes = fetch::torrent_bytes(&info, &link.trackers, &layers);
     let meta = Metainfo::from_bytes(&torrent_bytes).map_err(|reason| {
         Error::Network(format!(
             "magnet link {}: the metadata is not a valid torrent: {reason}",
@@ -76,7 +80,41 @@ pub fn torrent_from_magnet(
     Ok(FromMagnet { meta, torrent_bytes, peers: link_peers })
 }
 
-/// Fetches the link's `info` dictionary from `addrs`, same-host peers and its trackers.
+/// The piece layers of a v2 torrent's files longer than a piece, which its metadata lacks,
+/// from `addrs` (the metadata's source first) and same-host peers; none for a v1 torrent.
+fn piece_layers(
+    link: &MagnetLink,
+    info: &[u8],
+    mut addrs: Vec<SocketAddr>,
+    timeout: Option<Duration>,
+    quiet: bool,
+) -> Result<Vec<(Node, Vec<Node>)>, Error> {
+    let invalid = |reason| {
+        Error::Network(format!(
+            "magnet link {}: the metadata is not a valid torrent: {reason}",
+            link.info_hash
+        ))
+    };
+    let parsed = Info::from_bytes(info).map_err(invalid)?;
+    let files = parsed.files_with_piece_layers();
+    if !parsed.version.has_v2() || files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let registry = Registry::for_user();
+    if registry.check().is_ok() {
+        addrs.extend(registry.lookup(link.info_hash));
+    }
+    addrs.dedup();
+    if !quiet {
+        println!("fetching the piece layers of {} files from {} peers", files.len(), addrs.len());
+    }
+    let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
+    fetch::fetch_piece_layers(&parsed, link.info_hash, PeerId::generate(), &addrs, timeout)
+        .map_err(|e| Error::Network(format!("magnet link {}: {e}", link.info_hash)))
+}
+
+/// Fetches the link's `info` dictionary from `addrs`, same-host peers and its trackers;
+/// returns it with the peer that gave it.
 fn fetch_from_peers(
     link: &MagnetLink,
     mut addrs: Vec<SocketAddr>,
@@ -84,7 +122,7 @@ fn fetch_from_peers(
     (dht, lsd): (Option<&[String]>, bool),
     timeout: Option<Duration>,
     quiet: bool,
-) -> Result<Vec<u8>, Error> {
+) -> Result<(Vec<u8>, SocketAddr), Error> {
     let registry = Registry::for_user();
     if registry.check().is_ok() {
         addrs.extend(registry.lookup(link.info_hash));
@@ -130,6 +168,7 @@ fn fetch_from_peers(
         port,
         timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
         found,
+        hashes: fetch::Hashes { v1: link.has_v1.then_some(link.info_hash), v2: link.info_hash_v2 },
     };
     let result = fetch::fetch_info(link.info_hash, &options);
     if let Some(node) = lookup {

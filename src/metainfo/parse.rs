@@ -93,6 +93,11 @@ fn parse_announce_list(value: Option<&Value>) -> Result<Vec<Vec<String>>, String
     Ok(out)
 }
 
+/// A raw `info` dictionary alone, as a magnet link's peers send it.
+pub(super) fn parse_info_bytes(raw: &[u8]) -> Result<Info, String> {
+    parse_info(&bencode::decode(raw).map_err(|e| e.to_string())?)
+}
+
 fn parse_info(info: &Value) -> Result<Info, String> {
     if info.as_dict().is_none() {
         return Err("info is not a dictionary".into());
