@@ -1,5 +1,6 @@
 //! Local service discovery (BEP 14) between two `mt` processes on two hosts: network
 //! namespaces joined by a veth pair, as multicast does not leave a fresh namespace's `lo`.
+//! A `.torrent` and a bare magnet link (metadata, then data) are both found through it.
 //! Nothing else can introduce the peers: no tracker, `--no-dht`, no `--peer`, and each
 //! process has its own runtime folder, so the same-host registry cannot help. These tests
 //! need root and `ip netns`: without them they fail under `CI=true` and are skipped loudly
@@ -25,12 +26,14 @@ fn mt(env: &TestEnv, link: &Link, side: usize, args: &[&str]) -> Running {
     Running::spawn(command)
 }
 
-/// Seeds `torrent` on host a, then runs `mt get` of it on host b with `--timeout`.
-fn seed_then_get(env: &TestEnv, link: &Link, torrent: &str, timeout: &str) -> (Running, Running) {
+/// Seeds `data.torrent` (or `private.torrent` when `what` is that) on host a, then runs
+/// `mt get` of `what` (that torrent or a magnet link) on host b with `--timeout`.
+fn seed_then_get(env: &TestEnv, link: &Link, what: &str, timeout: &str) -> (Running, Running) {
+    let torrent = if what == "private.torrent" { what } else { "data.torrent" };
     let seed_args = ["seed", torrent, "data.bin", "--bind", &link.addrs[0], "-p", "6881"];
     let mut seed = mt(env, link, 0, &[&seed_args[..], &["--no-dht", "--json"]].concat());
     seed.wait_for_event("seeding", STARTUP);
-    let get_args = ["get", torrent, "copy.bin", "--bind", &link.addrs[1], "-p", "6881"];
+    let get_args = ["get", what, "copy.bin", "--bind", &link.addrs[1], "-p", "6881"];
     let get =
         mt(env, link, 1, &[&get_args[..], &["--no-dht", "--json", "--timeout", timeout]].concat());
     (seed, get)
@@ -65,4 +68,20 @@ fn a_private_torrent_is_not_announced_on_the_local_network() {
     let out = get.wait(Duration::from_secs(30));
     assert_ne!(out.code, 0, "the download found no peer and gave up: {out:#?}");
     assert!(out.events("peer_connected").is_empty(), "no peer was found: {out:#?}");
+}
+
+#[test]
+fn a_bare_magnet_links_metadata_and_data_come_through_local_discovery_alone() {
+    if !can_make_namespaces() {
+        return;
+    }
+    let env = TestEnv::new();
+    env.write_generated("data.bin", 2 << 20, 41);
+    env.run(&["create", "data.bin", "data.torrent"]).expect_code(0);
+    let magnet = format!("magnet:?xt=urn:btih:{}", env.info_hash("data.torrent"));
+    let link = Link::new("lsdm", 3);
+    let (_seed, get) = seed_then_get(&env, &link, &magnet, "45");
+    let out = get.wait(FOUND_LIMIT);
+    assert_eq!(out.code, 0, "the download completed: {out:#?}");
+    assert_same_file(&env.path("data.bin"), &env.path("copy.bin"));
 }
