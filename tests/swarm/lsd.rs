@@ -48,11 +48,20 @@ fn a_trackerless_torrent_downloads_between_hosts_through_local_discovery_alone()
     env.write_generated("data.bin", 3 << 20, 14);
     env.run(&["create", "data.bin", "data.torrent"]).expect_code(0);
     let link = Link::new("lsdp", 1);
-    let (_seed, get) = seed_then_get(&env, &link, "data.torrent", "45");
+    // Another process on the seed's host holds port 6771 first; the seed shares it.
+    let other_args = ["seed", "data.torrent", "data.bin", "--bind", &link.addrs[0], "-p", "6882"];
+    let mut other = mt(&env, &link, 0, &[&other_args[..], &["--no-dht", "--json"]].concat());
+    other.wait_for_event("seeding", STARTUP);
+    let (mut seed, get) = seed_then_get(&env, &link, "data.torrent", "45");
     let out = get.wait(FOUND_LIMIT);
     assert_eq!(out.code, 0, "the download completed: {out:#?}");
     out.event("complete");
     assert_same_file(&env.path("data.bin"), &env.path("copy.bin"));
+    other.kill();
+    seed.kill();
+    let seed = seed.wait(Duration::from_secs(5));
+    let said = format!("{}{}", seed.stdout, seed.stderr);
+    assert!(!said.contains("lsd"), "the seed joined local discovery beside another: {seed:#?}");
 }
 
 #[test]
