@@ -55,6 +55,12 @@ const POLL: Duration = Duration::from_millis(100);
 /// The rate limit's window.
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// Whether local discovery has a network to announce to for peers listening at `listen`: not
+/// when that is a loopback address, which no other host can reach.
+pub fn fits(listen: SocketAddr) -> bool {
+    !listen.ip().is_loopback()
+}
+
 /// What the service needs besides the listen address.
 pub struct LsdConfig {
     /// Told of problems the service survives (a group that cannot be sent to).
@@ -377,6 +383,15 @@ mod tests {
         let want = SocketAddr::new(FROM.ip(), 51413);
         assert_eq!(peers.try_recv().ok(), Some(vec![want]));
         assert!(service.torrents[0].next_announce <= now, "a newcomer is answered");
+    }
+
+    #[test]
+    fn only_addresses_other_hosts_can_reach_are_announced() {
+        assert!(!fits(SocketAddr::from(([127, 0, 0, 1], 6881))));
+        assert!(!fits(SocketAddr::from((Ipv6Addr::LOCALHOST, 6881))));
+        assert!(fits(SocketAddr::from(([0, 0, 0, 0], 6881))));
+        assert!(fits(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 6881))));
+        assert!(fits(SocketAddr::from(([10, 0, 0, 1], 6881))));
     }
 
     #[test]

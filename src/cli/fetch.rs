@@ -123,6 +123,8 @@ fn fetch_from_peers(
     timeout: Option<Duration>,
     quiet: bool,
 ) -> Result<(Vec<u8>, SocketAddr), Error> {
+    // No other host hears announces from a loopback address.
+    let lsd = lsd && mt::lsd::fits(SocketAddr::new(bind, port));
     let registry = Registry::for_user();
     if registry.check().is_ok() {
         addrs.extend(registry.lookup(link.info_hash));

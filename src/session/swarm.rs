@@ -116,7 +116,8 @@ pub fn run(
     let udp_thread = crate::udp::spawn(udp, shutdown.clone(), krpc, Some(on_syn))
         .map_err(|e| Error::Network(format!("cannot start the udp listener: {e}")))?;
     let _ = events.send(Event::Listening(local_addr));
-    let lsd_config = config.lsd.take().filter(|_| !config.metainfo.info.private);
+    let lsd_config =
+        config.lsd.take().filter(|_| !config.metainfo.info.private && crate::lsd::fits(local_addr));
     let lsd = lsd_config
         .and_then(|c| super::lsd::start(c, local_addr, config.metainfo.info_hash, &control));
     let registration: Option<Registration> = config.registry.as_ref().and_then(|registry| {
