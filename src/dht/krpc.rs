@@ -73,6 +73,25 @@ pub struct Query {
     pub id: NodeId,
     /// The method and its arguments.
     pub method: Method,
+    /// The address families the querier wants nodes of (`want`, BEP 32).
+    pub want: Want,
+}
+
+/// A query's `want` list (BEP 32): which families of nodes to answer with. Neither set (no
+/// list, or one naming neither) means the querier's own family.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Want {
+    /// `n4`: IPv4 nodes, in `nodes`.
+    pub n4: bool,
+    /// `n6`: IPv6 nodes, in `nodes6`.
+    pub n6: bool,
+}
+
+impl Want {
+    /// Whether to answer with IPv4 and IPv6 nodes, for a querier at `from`.
+    pub fn families(self, from: &SocketAddr) -> (bool, bool) {
+        if self.n4 || self.n6 { (self.n4, self.n6) } else { (from.is_ipv4(), from.is_ipv6()) }
+    }
 }
 
 /// The four BEP 5 methods.
@@ -190,6 +209,14 @@ impl Message {
                     ),
                 };
                 args.push(("id", Value::bytes(query.id.0)));
+                let want: Vec<Value> = [(query.want.n4, "n4"), (query.want.n6, "n6")]
+                    .into_iter()
+                    .filter(|(on, _)| *on)
+                    .map(|(_, name)| Value::bytes(name))
+                    .collect();
+                if !want.is_empty() {
+                    args.push(("want", Value::List(want)));
+                }
                 entries.push(("y", Value::bytes("q")));
                 entries.push(("q", Value::bytes(name)));
                 entries.push(("a", bencode::dict(args)));
@@ -265,7 +292,18 @@ fn decode_query(dict: &Dict) -> Result<Query, DecodeError> {
             });
         }
     };
-    Ok(Query { id, method })
+    // Entries other than `n4` and `n6` are ignored; a huge list is read only so far.
+    let mut want = Want::default();
+    if let Some(list) = args.get(b"want").and_then(Value::as_list) {
+        for entry in list.iter().take(16).filter_map(Value::as_bytes) {
+            match entry {
+                b"n4" => want.n4 = true,
+                b"n6" => want.n6 = true,
+                _ => {}
+            }
+        }
+    }
+    Ok(Query { id, method, want })
 }
 
 fn decode_response(dict: &Dict) -> Result<Response, DecodeError> {
@@ -331,7 +369,9 @@ pub fn parse_nodes(bytes: &[u8], ip_len: usize) -> Result<Vec<NodeInfo>, DecodeE
     let nodes = bytes.chunks_exact(entry).take(MAX_NODES).filter_map(|chunk| {
         let id = NodeId(chunk[..20].try_into().ok()?);
         let addr = parse_peer(&chunk[20..])?;
-        (addr.port() != 0).then_some(NodeInfo { id, addr })
+        // A v4-mapped address in `nodes6` is an IPv4 node in the wrong list: dropped.
+        let mapped = matches!(addr.ip(), IpAddr::V6(ip) if ip.to_ipv4_mapped().is_some());
+        (addr.port() != 0 && !mapped).then_some(NodeInfo { id, addr })
     });
     Ok(nodes.collect())
 }
@@ -382,7 +422,11 @@ mod tests {
         assert_eq!(message.transaction, b"aa");
         assert_eq!(
             message.body,
-            Body::Query(Query { id: NodeId(*b"abcdefghij0123456789"), method: Method::Ping })
+            Body::Query(Query {
+                id: NodeId(*b"abcdefghij0123456789"),
+                method: Method::Ping,
+                want: Want::default()
+            })
         );
         assert_eq!(message.encode(), ping);
         let error = b"d1:eli201e23:A Generic Error Ocurrede1:t2:aa1:y1:ee";
@@ -411,7 +455,7 @@ mod tests {
         ] {
             round_trip(Message {
                 transaction: b"xy".to_vec(),
-                body: Body::Query(Query { id: id(1), method }),
+                body: Body::Query(Query { id: id(1), method, want: Want::default() }),
             });
         }
         round_trip(Message {

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::id::NodeId;
-use super::krpc::{Body, DecodeError, Message, Method, NodeInfo, Query, Response, code};
+use super::krpc::{Body, DecodeError, Message, Method, NodeInfo, Query, Response, Want, code};
 use super::limits::RateLimit;
 use super::lookup::{Kind, Lookup};
 use super::store::PeerStore;
@@ -202,10 +202,23 @@ impl Node {
 
     /// Takes in one datagram from `from`.
     pub fn receive(&mut self, datagram: &[u8], from: SocketAddr, now: Instant) {
+        self.receive_with(datagram, from, None, now);
+    }
+
+    /// Takes in one datagram from `from`; `other` is the routing table of the other address
+    /// family on the same socket (BEP 32), whose nodes go in answers whose `want` asks for
+    /// them.
+    pub fn receive_with(
+        &mut self,
+        datagram: &[u8],
+        from: SocketAddr,
+        other: Option<&Table>,
+        now: Instant,
+    ) {
         match Message::decode(datagram) {
             Ok(Message { transaction, body: Body::Query(query) }) => {
                 if self.limit.allow(from, now) {
-                    self.answer(transaction, query, from, now);
+                    self.answer(transaction, query, from, other, now);
                 }
             }
             Ok(Message { transaction, body: Body::Response(response) }) => {
@@ -231,19 +244,34 @@ impl Node {
         }
     }
 
-    fn answer(&mut self, transaction: Vec<u8>, query: Query, from: SocketAddr, now: Instant) {
+    fn answer(
+        &mut self,
+        transaction: Vec<u8>,
+        query: Query,
+        from: SocketAddr,
+        other: Option<&Table>,
+        now: Instant,
+    ) {
         let mut response = Response { id: self.id(), ..Response::default() };
-        let nearest = |table: &Table, target: &NodeId| -> Vec<NodeInfo> {
+        let (n4, n6) = query.want.families(&from);
+        let table = &self.table;
+        let mut nearest = |target: &NodeId| {
             let mut nodes = table.closest(target, K * 2, now);
-            nodes.retain(|n| n.addr.is_ipv4() == from.is_ipv4());
-            nodes.truncate(K);
-            nodes
+            if let Some(other) = other {
+                nodes.extend(other.closest(target, K * 2, now));
+            }
+            let (mut v4, mut v6): (Vec<NodeInfo>, Vec<NodeInfo>) =
+                nodes.into_iter().partition(|n| n.addr.is_ipv4());
+            v4.truncate(if n4 { K } else { 0 });
+            v6.truncate(if n6 { K } else { 0 });
+            response.nodes = v4;
+            response.nodes6 = v6;
         };
         match query.method {
             Method::Ping => {}
-            Method::FindNode { target } => response.nodes = nearest(&self.table, &target),
+            Method::FindNode { target } => nearest(&target),
             Method::GetPeers { info_hash } => {
-                response.nodes = nearest(&self.table, &NodeId::from(info_hash));
+                nearest(&NodeId::from(info_hash));
                 response.values = self.store.peers(&info_hash, from.is_ipv4(), now);
                 response.token = Some(self.tokens.issue(from.ip()));
             }
@@ -377,7 +405,7 @@ impl Node {
         let pending = Pending { addr, id, purpose, sent: now };
         let Some(transaction) = self.transactions.start(pending) else { return false };
         self.counters.queries_sent += 1;
-        let query = Query { id: self.id(), method };
+        let query = Query { id: self.id(), method, want: Want::default() };
         self.send(addr, Message { transaction: transaction.to_vec(), body: Body::Query(query) });
         true
     }

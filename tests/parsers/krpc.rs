@@ -7,7 +7,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use mt::dht::krpc::{Body, MAX_NODES, MAX_VALUES, Message, Method, NodeInfo, Query, Response};
+use mt::dht::krpc::{
+    Body, MAX_NODES, MAX_VALUES, Message, Method, NodeInfo, Query, Response, Want,
+};
 use mt::dht::{Node, NodeId};
 use mt::types::InfoHash;
 use proptest::collection::vec;
@@ -25,6 +27,13 @@ fn check(input: &[u8]) -> Result<(), TestCaseError> {
             prop_assert!(response.nodes.len() <= MAX_NODES && response.nodes6.len() <= MAX_NODES);
             prop_assert!(response.values.len() <= MAX_VALUES);
             prop_assert!(response.nodes.iter().chain(&response.nodes6).all(|n| n.addr.port() != 0));
+            prop_assert!(response.nodes.iter().all(|n| n.addr.is_ipv4()));
+            // `nodes6` holds IPv6 nodes only: a v4-mapped entry is dropped.
+            let mapped = |n: &NodeInfo| match n.addr.ip() {
+                std::net::IpAddr::V6(ip) => ip.to_ipv4_mapped().is_some(),
+                std::net::IpAddr::V4(_) => true,
+            };
+            prop_assert!(!response.nodes6.iter().any(mapped));
         }
         // What decodes encodes to something that decodes to the same message.
         prop_assert_eq!(Message::decode(&message.encode()), Ok(message));
@@ -35,7 +44,46 @@ fn check(input: &[u8]) -> Result<(), TestCaseError> {
     node.receive(input, SocketAddr::from(([127, 0, 0, 1], 6881)), now);
     prop_assert!(node.take_outbox().len() <= 2);
     prop_assert_eq!(node.table().len(), 0);
+    // So does an IPv6 node answering with the IPv4 table of the same socket (BEP 32).
+    let mut node6 = Node::new(NodeId([1; 20]), false, &[], now);
+    let from6: SocketAddr = "[2001:db8::1]:6881".parse().expect("an address");
+    node6.receive_with(input, from6, Some(node.table()), now);
+    prop_assert!(node6.take_outbox().len() <= 2);
+    prop_assert_eq!(node6.table().len(), 0);
     Ok(())
+}
+
+/// A response whose `nodes6` is arbitrary bytes: wrong lengths, v4-mapped addresses, any size.
+fn hostile_nodes6() -> impl Strategy<Value = Vec<u8>> {
+    let mapped = (any::<[u8; 20]>(), any::<[u8; 4]>(), any::<u16>()).prop_map(|(id, ip, port)| {
+        let ip = std::net::Ipv4Addr::from(ip).to_ipv6_mapped().octets();
+        [&id[..], &ip[..], &port.to_be_bytes()[..]].concat()
+    });
+    let entries =
+        vec(prop_oneof![mapped, vec(any::<u8>(), 38..=38)], 0..80).prop_map(|e| e.concat());
+    (entries, vec(any::<u8>(), 0..40), any::<bool>()).prop_map(|(entries, junk, whole)| {
+        let nodes6 = if whole { entries } else { [entries, junk].concat() };
+        let mut out = b"d1:rd2:id20:abcdefghij01234567896:nodes6".to_vec();
+        out.extend_from_slice(format!("{}:", nodes6.len()).as_bytes());
+        out.extend_from_slice(&nodes6);
+        out.extend_from_slice(b"e1:t2:aa1:y1:re");
+        out
+    })
+}
+
+/// A query with a `want` list of arbitrary entries, of any length.
+fn hostile_want() -> impl Strategy<Value = Vec<u8>> {
+    let entry = prop_oneof![Just(b"n4".to_vec()), Just(b"n6".to_vec()), vec(any::<u8>(), 0..4)];
+    vec(entry, 0..300).prop_map(|entries| {
+        let mut out =
+            b"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz1234564:wantl".to_vec();
+        for e in entries {
+            out.extend_from_slice(format!("{}:", e.len()).as_bytes());
+            out.extend_from_slice(&e);
+        }
+        out.extend_from_slice(b"ee1:q9:find_node1:t2:aa1:y1:qe");
+        out
+    })
 }
 
 fn id() -> impl Strategy<Value = NodeId> {
@@ -74,7 +122,9 @@ fn method() -> impl Strategy<Value = Method> {
 /// Valid messages of every kind.
 fn message() -> impl Strategy<Value = Message> {
     let body = prop_oneof![
-        (id(), method()).prop_map(|(id, method)| Body::Query(Query { id, method })),
+        (id(), method(), any::<bool>(), any::<bool>()).prop_map(|(id, method, n4, n6)| {
+            Body::Query(Query { id, method, want: Want { n4, n6 } })
+        }),
         (
             id(),
             vec(node(true), 0..10),
@@ -106,6 +156,18 @@ proptest! {
     #[test]
     fn krpc_decode_never_panics_on_mutated_messages(input in mutated(message().prop_map(|m| m.encode()))) {
         check(&input)?;
+    }
+
+    #[test]
+    fn krpc_nodes6_of_any_length_and_mapped_addresses_never_panic(input in hostile_nodes6()) {
+        check(&input)?;
+    }
+
+    #[test]
+    fn krpc_want_lists_of_any_content_never_panic(input in hostile_want()) {
+        check(&input)?;
+        let decoded = Message::decode(&input);
+        prop_assert!(matches!(decoded, Ok(Message { body: Body::Query(_), .. })), "{:?}", decoded);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mt::dht::NodeId;
-use mt::dht::krpc::{Body, Message, Method, Query};
+use mt::dht::krpc::{Body, Message, Method, Query, Want};
 use mt::types::InfoHash;
 
 use crate::common::TestEnv;
@@ -43,7 +43,7 @@ fn query(n: u64, id: NodeId) -> Vec<u8> {
         },
     };
     let transaction = n.to_be_bytes()[6..].to_vec();
-    Message { transaction, body: Body::Query(Query { id, method }) }.encode()
+    Message { transaction, body: Body::Query(Query { id, method, want: Want::default() }) }.encode()
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn a_krpc_flood_from_one_address_leaves_honest_queries_answered_and_memory_bound
         let transaction = asked.to_be_bytes().to_vec();
         let ping = Message {
             transaction: transaction.clone(),
-            body: Body::Query(Query { id: me, method: Method::Ping }),
+            body: Body::Query(Query { id: me, method: Method::Ping, want: Want::default() }),
         };
         honest.send_to(&ping.encode(), addr).expect("send a ping");
         // The node may ping us back (a stranger worth knowing): skip its queries.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::dht::krpc::{Body, Message, Method, Query};
+use crate::dht::krpc::{Body, Message, Method, Query, Want};
 
 struct Net {
     nodes: HashMap<SocketAddr, Node>,
@@ -122,6 +122,7 @@ fn forged_answers_and_bad_tokens_change_nothing() {
                 implied_port: false,
                 token: b"nope".to_vec(),
             },
+            want: Want::default(),
         }),
     };
     net.node(1).receive(&announce.encode(), addr(98), now);
