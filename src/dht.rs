@@ -16,8 +16,13 @@
 //! Parts: [`id`] (ids and distance), [`krpc`] (the messages), [`table`] (routing table),
 //! [`lookup`] (iterative lookups), [`tokens`], [`store`] (announced peers), [`limits`]
 //! (per-address query rate), [`transactions`] (our queries in flight), [`node`] (the state
-//! machine tying them together), [`persist`]. Only IPv4 is served for now: on a
-//! dual-stack listen socket, datagrams from IPv6 senders are dropped.
+//! machine tying them together), [`persist`].
+//!
+//! IPv6 (BEP 32): one [`Node`] per address family the socket serves, sharing the node id
+//! and the table file: IPv4 on an IPv4 socket, IPv6 on an IPv6 one, both on a dual-stack
+//! `[::]`. A datagram goes to the node of its sender's family; an answer whose query asks
+//! for both families (`want`) takes nodes from both tables. Followed torrents and one-off
+//! lookups run on every family's table, their peers merged.
 
 pub mod id;
 pub mod krpc;
@@ -45,6 +50,7 @@ pub use lookup::Kind;
 pub use node::{Counters, Finished, Node, NodeEvent};
 
 use crate::types::InfoHash;
+use krpc::NodeInfo;
 use node::LookupId;
 use persist::{Saved, TableFile};
 
@@ -86,9 +92,11 @@ pub struct DhtConfig {
 pub struct Status {
     /// Our id.
     pub id: NodeId,
-    /// Nodes in the table.
+    /// Nodes in the IPv4 table.
     pub nodes: usize,
-    /// Buckets in the table.
+    /// Nodes in the IPv6 table (BEP 32).
+    pub nodes6: usize,
+    /// Buckets in the tables.
     pub buckets: usize,
     /// The counters.
     pub counters: Counters,
@@ -202,8 +210,64 @@ pub fn offer(inbound: &Sender<Datagram>, datagram: &[u8], from: SocketAddr) -> b
 struct Tracked {
     announce: bool,
     sink: PeerSink,
-    lookup: Option<LookupId>,
-    next: Instant,
+    /// The running lookup and the time of the next, per family (index as in `nodes`).
+    lookup: [Option<LookupId>; 2],
+    next: [Instant; 2],
+}
+
+/// A one-off lookup, run on every family's table, answered when all have ended.
+struct Once {
+    reply: Sender<Finished>,
+    running: usize,
+    merged: Option<Finished>,
+}
+
+/// The node of one address family and whether that family is IPv4.
+struct Family {
+    v4: bool,
+    node: Node,
+}
+
+/// The families a socket bound to `local` serves: IPv4 on an IPv4 socket, IPv6 on an IPv6
+/// one, both (IPv4 first) on a dual-stack `[::]`.
+fn families(local: Option<SocketAddr>) -> Vec<bool> {
+    match local {
+        None => vec![true],
+        Some(a) if crate::dual_stack::is_dual_stack(a) => vec![true, false],
+        Some(a) => vec![a.is_ipv4()],
+    }
+}
+
+/// Adds one family's lookup result to another's.
+fn merge(into: &mut Finished, more: Finished) {
+    into.closest.extend(more.closest);
+    for peer in more.peers {
+        if !into.peers.contains(&peer) {
+            into.peers.push(peer);
+        }
+    }
+    into.messages += more.messages;
+    into.elapsed = into.elapsed.max(more.elapsed);
+}
+
+fn add_counters(a: Counters, b: Counters) -> Counters {
+    Counters {
+        queries_served: a.queries_served + b.queries_served,
+        queries_dropped: a.queries_dropped + b.queries_dropped,
+        malformed: a.malformed + b.malformed,
+        lookups_done: a.lookups_done + b.lookups_done,
+        queries_sent: a.queries_sent + b.queries_sent,
+    }
+}
+
+/// Hands a datagram to the node of its sender's family, with the other family's table for
+/// answers that `want` both.
+fn deliver(nodes: &mut [Family], bytes: &[u8], from: SocketAddr, now: Instant) {
+    let Some(at) = nodes.iter().position(|f| f.v4 == from.is_ipv4()) else { return };
+    let (left, right) = nodes.split_at_mut(at);
+    let Some((this, rest)) = right.split_first_mut() else { return };
+    let other = left.first().or(rest.first()).map(|f| f.node.table());
+    this.node.receive_with(bytes, from, other, now);
 }
 
 fn run(
@@ -224,21 +288,27 @@ fn run(
     let saved = table_file.as_ref().and_then(TableFile::load);
     let now = Instant::now();
     let (id, known) = saved.map_or_else(|| (NodeId::random(), Vec::new()), |s| (s.id, s.nodes));
-    // A dual-stack socket (`[::]`) serves the IPv4 DHT: datagrams arrive with canonical
-    // IPv4 senders and are answered through their mapped form.
-    let v4 = local.is_none_or(|a| a.is_ipv4() || crate::dual_stack::is_dual_stack(a));
-    let family = move |addr: &SocketAddr| addr.is_ipv4() == v4;
-    let known: Vec<_> = known.into_iter().filter(|n| n.addr.is_ipv4() == v4).collect();
-    // Nodes on loopback are a testnet on one host: many share the address.
-    let loopback = local.is_some_and(|a| a.ip().is_loopback())
-        || known.iter().any(|n| n.addr.ip().is_loopback());
-    let mut node = Node::new(id, loopback, &known, now);
-    if !known.is_empty() {
-        node.bootstrap(Vec::new(), now);
-    }
-    let mut resolved = resolve_routers(config.bootstrap.clone(), v4);
+    // One node id, one table per family (BEP 32). A dual-stack socket (`[::]`) serves both:
+    // IPv4 senders arrive canonical, and are answered through their mapped form.
+    let mut nodes: Vec<Family> = families(local)
+        .into_iter()
+        .map(|v4| {
+            let known: Vec<_> = known.iter().filter(|n| n.addr.is_ipv4() == v4).copied().collect();
+            // Nodes on loopback are a testnet on one host: many share the address.
+            let loopback = local.is_some_and(|a| a.ip().is_loopback())
+                || known.iter().any(|n| n.addr.ip().is_loopback());
+            let mut node = Node::new(id, loopback, &known, now);
+            if !known.is_empty() {
+                node.bootstrap(Vec::new(), now);
+            }
+            Family { v4, node }
+        })
+        .collect();
+    let mut resolved = resolve_routers(config.bootstrap.clone(), families(local));
     let mut tracked: HashMap<InfoHash, Tracked> = HashMap::new();
-    let mut once: HashMap<LookupId, Sender<Finished>> = HashMap::new();
+    let mut once: HashMap<(usize, LookupId), usize> = HashMap::new();
+    let mut onces: HashMap<usize, Once> = HashMap::new();
+    let mut next_once = 0usize;
     let mut waiting_once: Vec<(InfoHash, Sender<Finished>)> = Vec::new();
     let mut routers_known = false;
     let mut last_tick = now;
@@ -248,31 +318,25 @@ fn run(
             recv(inbound) -> datagram => {
                 if let Ok((bytes, from)) = datagram {
                     let now = Instant::now();
-                    if family(&from) {
-                        node.receive(&bytes, from, now);
-                    }
-                    for (bytes, from) in inbound.try_iter().take(256).filter(|(_, f)| family(f)) {
-                        node.receive(&bytes, from, now);
+                    deliver(&mut nodes, &bytes, from, now);
+                    for (bytes, from) in inbound.try_iter().take(256) {
+                        deliver(&mut nodes, &bytes, from, now);
                     }
                 }
             }
             recv(commands) -> command => match command {
-                Ok(Command::Ping(addr)) if family(&addr) => node.ping_addr(addr, Instant::now()),
-                Ok(Command::Ping(_)) => {}
+                Ok(Command::Ping(addr)) => {
+                    if let Some(family) = nodes.iter_mut().find(|f| f.v4 == addr.is_ipv4()) {
+                        family.node.ping_addr(addr, Instant::now());
+                    }
+                }
                 Ok(Command::Track { info_hash, announce, sink }) => {
-                    tracked.insert(info_hash, Tracked { announce, sink, lookup: None, next: Instant::now() });
+                    let now = Instant::now();
+                    tracked.insert(info_hash, Tracked { announce, sink, lookup: [None; 2], next: [now; 2] });
                 }
                 Ok(Command::GetPeers { info_hash, reply }) => waiting_once.push((info_hash, reply)),
                 Ok(Command::Status(reply)) => {
-                    let (nodes, stored_peers, _, pending, _) = node.sizes();
-                    let _ = reply.send(Status {
-                        id: node.id(),
-                        nodes,
-                        buckets: node.table().bucket_count(),
-                        counters: node.counters(),
-                        stored_peers,
-                        pending,
-                    });
+                    let _ = reply.send(status(&nodes));
                 }
                 Err(_) => {}
             },
@@ -286,10 +350,14 @@ fn run(
                     if routers.is_empty() && !config.bootstrap.is_empty() {
                         (config.warn)("dht: no bootstrap router could be resolved".into());
                     }
-                    if routers.iter().any(|r| r.ip().is_loopback()) {
-                        node.allow_same_ip();
+                    for family in &mut nodes {
+                        let routers: Vec<SocketAddr> =
+                            routers.iter().filter(|r| r.is_ipv4() == family.v4).copied().collect();
+                        if routers.iter().any(|r| r.ip().is_loopback()) {
+                            family.node.allow_same_ip();
+                        }
+                        family.node.bootstrap(routers, Instant::now());
                     }
-                    node.bootstrap(routers, Instant::now());
                     routers_known = true;
                 }
             }
@@ -298,61 +366,121 @@ fn run(
         let now = Instant::now();
         if now.duration_since(last_tick) >= TICK {
             last_tick = now;
-            node.tick(now);
+            for family in &mut nodes {
+                family.node.tick(now);
+            }
         }
         // Lookups wait for the routers (or a saved table) so they do not start from nothing.
-        if routers_known || !node.table().is_empty() {
+        let ready: Vec<bool> =
+            nodes.iter().map(|f| routers_known || !f.node.table().is_empty()).collect();
+        if ready.iter().all(|r| *r) {
             for (info_hash, reply) in waiting_once.drain(..) {
-                if let Some(id) = node.lookup(NodeId::from(info_hash), Kind::GetPeers, None, now) {
-                    once.insert(id, reply);
+                next_once += 1;
+                let mut entry = Once { reply, running: 0, merged: None };
+                for (at, family) in nodes.iter_mut().enumerate() {
+                    let target = NodeId::from(info_hash);
+                    if let Some(id) = family.node.lookup(target, Kind::GetPeers, None, now) {
+                        once.insert((at, id), next_once);
+                        entry.running += 1;
+                    }
+                }
+                if entry.running > 0 {
+                    onces.insert(next_once, entry);
                 }
             }
-            for (info_hash, entry) in &mut tracked {
-                if entry.lookup.is_none() && now >= entry.next {
+        }
+        for (info_hash, entry) in &mut tracked {
+            for (at, family) in nodes.iter_mut().enumerate() {
+                if ready[at] && entry.lookup[at].is_none() && now >= entry.next[at] {
                     let announce = entry.announce.then_some(0);
-                    entry.lookup =
-                        node.lookup(NodeId::from(*info_hash), Kind::GetPeers, announce, now);
+                    let target = NodeId::from(*info_hash);
+                    entry.lookup[at] = family.node.lookup(target, Kind::GetPeers, announce, now);
                 }
             }
         }
-        for event in node.take_events() {
-            match event {
-                NodeEvent::Peers(id, peers) => {
-                    if let Some(entry) = tracked.values_mut().find(|t| t.lookup == Some(id)) {
-                        (entry.sink)(peers);
+        for (at, family) in nodes.iter_mut().enumerate() {
+            for event in family.node.take_events() {
+                match event {
+                    NodeEvent::Peers(id, peers) => {
+                        if let Some(entry) = tracked.values_mut().find(|t| t.lookup[at] == Some(id))
+                        {
+                            (entry.sink)(peers);
+                        }
                     }
-                }
-                NodeEvent::Done(id, finished) => {
-                    if let Some(reply) = once.remove(&id) {
-                        let _ = reply.send(finished);
-                    } else if let Some(entry) = tracked.values_mut().find(|t| t.lookup == Some(id))
-                    {
-                        entry.lookup = None;
-                        let wait = if finished.peers.is_empty() { RETRY_EMPTY } else { REANNOUNCE };
-                        entry.next = now + wait;
+                    NodeEvent::Done(id, finished) => {
+                        if let Some(key) = once.remove(&(at, id)) {
+                            if let Some(entry) = onces.get_mut(&key) {
+                                entry.running -= 1;
+                                match &mut entry.merged {
+                                    Some(merged) => merge(merged, finished),
+                                    None => entry.merged = Some(finished),
+                                }
+                                if entry.running == 0
+                                    && let Some(entry) = onces.remove(&key)
+                                    && let Some(merged) = entry.merged
+                                {
+                                    let _ = entry.reply.send(merged);
+                                }
+                            }
+                        } else if let Some(entry) =
+                            tracked.values_mut().find(|t| t.lookup[at] == Some(id))
+                        {
+                            entry.lookup[at] = None;
+                            let wait =
+                                if finished.peers.is_empty() { RETRY_EMPTY } else { REANNOUNCE };
+                            entry.next[at] = now + wait;
+                        }
                     }
                 }
             }
-        }
-        for (to, bytes) in node.take_outbox() {
-            // A lost datagram is a lost query or answer, which KRPC already expects.
-            let to = local.map_or(to, |local| crate::dual_stack::for_socket(local, to));
-            let _ = socket.send_to(&bytes, to);
+            for (to, bytes) in family.node.take_outbox() {
+                // A lost datagram is a lost query or answer, which KRPC already expects.
+                let to = local.map_or(to, |local| crate::dual_stack::for_socket(local, to));
+                let _ = socket.send_to(&bytes, to);
+            }
         }
         if now.duration_since(last_save) >= SAVE_EVERY {
             last_save = now;
-            save(&node, table_file.as_ref(), &config);
+            save(&nodes, table_file.as_ref(), &config);
         }
     }
-    save(&node, table_file.as_ref(), &config);
+    save(&nodes, table_file.as_ref(), &config);
 }
 
-fn save(node: &Node, file: Option<&TableFile>, config: &DhtConfig) {
+fn status(nodes: &[Family]) -> Status {
+    let mut status = Status {
+        id: nodes.first().map_or_else(NodeId::random, |f| f.node.id()),
+        nodes: 0,
+        nodes6: 0,
+        buckets: 0,
+        counters: Counters::default(),
+        stored_peers: 0,
+        pending: 0,
+    };
+    for family in nodes {
+        let (table, stored_peers, _, pending, _) = family.node.sizes();
+        if family.v4 {
+            status.nodes = table;
+        } else {
+            status.nodes6 = table;
+        }
+        status.buckets += family.node.table().bucket_count();
+        status.counters = add_counters(status.counters, family.node.counters());
+        status.stored_peers += stored_peers;
+        status.pending += pending;
+    }
+    status
+}
+
+/// Saves every family's table, in one file, when any has nodes.
+fn save(nodes: &[Family], file: Option<&TableFile>, config: &DhtConfig) {
     let Some(file) = file else { return };
-    if node.table().is_empty() {
+    let Some(first) = nodes.first() else { return };
+    let all: Vec<NodeInfo> = nodes.iter().flat_map(|f| f.node.table().nodes()).collect();
+    if all.is_empty() {
         return;
     }
-    let saved = Saved { id: node.id(), nodes: node.table().nodes() };
+    let saved = Saved { id: first.node.id(), nodes: all };
     if let Err(e) = file.save(&saved) {
         (config.warn)(format!("dht: cannot save the routing table: {e}"));
     }
@@ -360,7 +488,10 @@ fn save(node: &Node, file: Option<&TableFile>, config: &DhtConfig) {
 
 /// Resolves the routers on a helper thread; the result (addresses, and a warning per router
 /// that failed) arrives on the channel once.
-fn resolve_routers(routers: Vec<String>, v4: bool) -> Receiver<(Vec<SocketAddr>, Vec<String>)> {
+fn resolve_routers(
+    routers: Vec<String>,
+    families: Vec<bool>,
+) -> Receiver<(Vec<SocketAddr>, Vec<String>)> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let spawned = std::thread::Builder::new().name("mt-dht-resolve".into()).spawn(move || {
         let mut found = Vec::new();
@@ -369,7 +500,7 @@ fn resolve_routers(routers: Vec<String>, v4: bool) -> Receiver<(Vec<SocketAddr>,
             match router.to_socket_addrs() {
                 Ok(addrs) => {
                     let before = found.len();
-                    found.extend(addrs.filter(|a| a.is_ipv4() == v4).take(2));
+                    found.extend(addrs.filter(|a| families.contains(&a.is_ipv4())).take(2));
                     if found.len() == before {
                         failures.push(format!("dht: router {router} has no address of our family"));
                     }

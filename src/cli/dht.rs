@@ -31,7 +31,7 @@ pub struct DhtArgs {
     /// port to listen on, UDP (default 6881)
     #[argh(option, short = 'p', long = "port")]
     port: Option<u16>,
-    /// address to listen on (default: all addresses)
+    /// address to listen on (default: `::`, IPv6 and IPv4; `0.0.0.0` without IPv6)
     #[argh(option)]
     bind: Option<IpAddr>,
     /// a DHT node to bootstrap from, HOST:PORT; repeatable (default: the public routers)
@@ -66,7 +66,7 @@ struct GetPeersArgs {
     /// port to send from (default: any free port)
     #[argh(option, short = 'p', long = "port")]
     port: Option<u16>,
-    /// address to send from (default: all addresses)
+    /// address to send from (default: `::`, IPv6 and IPv4; `0.0.0.0` without IPv6)
     #[argh(option)]
     bind: Option<IpAddr>,
     /// give up after this many seconds (default 30)
@@ -154,7 +154,14 @@ fn start_node(
     config: DhtConfig,
     shutdown: &Arc<AtomicBool>,
 ) -> Result<(Dht, SocketAddr, std::thread::JoinHandle<()>), Error> {
-    let socket = UdpSocket::bind(addr).map_err(|e| {
+    // `[::]` is dual-stack; on a machine without IPv6 it falls back to `0.0.0.0`.
+    let bound = mt::dual_stack::bind_udp(addr).or_else(|e| {
+        match mt::dual_stack::ipv4_fallback(addr.ip()).filter(|_| mt::dual_stack::no_ipv6(&e)) {
+            Some(v4) => UdpSocket::bind(SocketAddr::new(v4, addr.port())),
+            None => Err(e),
+        }
+    });
+    let socket = bound.map_err(|e| {
         Error::Network(format!("cannot listen on {addr}: {}", mt::error::lower_io(&e)))
     })?;
     let local = socket.local_addr().map_err(|e| Error::Network(format!("udp socket: {e}")))?;
@@ -172,7 +179,7 @@ pub fn run(args: DhtArgs) -> Result<i32, Error> {
         return get_peers(get);
     }
     let routers = if args.no_bootstrap { Vec::new() } else { routers(&args.bootstrap)? };
-    let ip = args.bind.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let ip = args.bind.unwrap_or(mt::dual_stack::UNSPECIFIED);
     let shutdown = Arc::new(AtomicBool::new(false));
     let (dht, local, _) = start_node(
         SocketAddr::new(ip, args.port.unwrap_or(6881)),
@@ -206,6 +213,7 @@ fn print_status(status: &Status, json: bool) {
         json_line(&json!({
             "event": "status",
             "nodes": status.nodes,
+            "nodes6": status.nodes6,
             "buckets": status.buckets,
             "queries_served": c.queries_served,
             "queries_dropped": c.queries_dropped,
@@ -216,8 +224,10 @@ fn print_status(status: &Status, json: bool) {
         }));
     } else {
         println!(
-            "{} nodes in {} buckets, {} queries served ({} dropped), {} lookups, {} stored peers",
+            "{} nodes ({} IPv6) in {} buckets, {} queries served ({} dropped), {} lookups, {} \
+             stored peers",
             status.nodes,
+            status.nodes6,
             status.buckets,
             c.queries_served,
             c.queries_dropped,
@@ -239,7 +249,7 @@ fn get_peers(args: GetPeersArgs) -> Result<i32, Error> {
         })?
     };
     let routers = routers(&args.bootstrap)?;
-    let ip = args.bind.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let ip = args.bind.unwrap_or(mt::dual_stack::UNSPECIFIED);
     let shutdown = Arc::new(AtomicBool::new(false));
     let (dht, _, _) =
         start_node(SocketAddr::new(ip, args.port.unwrap_or(0)), config(routers, false), &shutdown)?;

@@ -159,8 +159,11 @@ fn fetch_from_peers(
         )
     });
     // Announcing our port makes a peer on the local network answer with its own announce.
-    let local =
-        lsd.then(|| start_lsd(SocketAddr::new(bind, port), link.info_hash, &found_tx)).flatten();
+    // Local discovery joins the IPv4 group for `[::]`.
+    let lsd_bind = mt::dual_stack::ipv4_fallback(bind).unwrap_or(bind);
+    let local = lsd
+        .then(|| start_lsd(SocketAddr::new(lsd_bind, port), link.info_hash, &found_tx))
+        .flatten();
     drop(found_tx);
     let found = (lookup.is_some() || local.is_some()).then_some(found_rx);
     let options = FetchOptions {

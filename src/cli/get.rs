@@ -128,8 +128,7 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
                 net.listen.set_port(addr.port());
             }
             let port = net.listen.port();
-            // The DHT speaks IPv4 only: its lookup for the metadata binds IPv4 for `[::]`.
-            let listen = (v4.unwrap_or(net.listen.ip()), port);
+            let listen = (net.listen.ip(), port);
             let discovery = (net.dht.as_deref(), net.lsd);
             let fetched = fetch::torrent_from_magnet(
                 text, &net.peers, listen, discovery, timeout, args.json,

@@ -22,12 +22,14 @@ const SETTLE: Duration = Duration::from_secs(60);
 pub struct Testnet {
     /// The bootstrap node's address, for `--dht-bootstrap`.
     pub root: String,
+    /// The loopback address the nodes listen on (`127.0.0.1` or `::1`).
+    bind: &'static str,
     nodes: Vec<Running>,
 }
 
-/// Starts `mt dht` on loopback with `extra`; returns it and its `listening` line.
-fn start_node(env: &TestEnv, extra: &[&str]) -> (Running, Value) {
-    let mut args = vec!["dht", "--bind", "127.0.0.1", "--json"];
+/// Starts `mt dht` on loopback `bind` with `extra`; returns it and its `listening` line.
+pub fn start_node(env: &TestEnv, bind: &str, extra: &[&str]) -> (Running, Value) {
+    let mut args = vec!["dht", "--bind", bind, "--json"];
     args.extend_from_slice(extra);
     if !extra.contains(&"-p") {
         args.extend_from_slice(&["-p", "0"]);
@@ -38,20 +40,25 @@ fn start_node(env: &TestEnv, extra: &[&str]) -> (Running, Value) {
 }
 
 impl Testnet {
-    /// A bootstrap node and `count` nodes that join through it.
+    /// A bootstrap node and `count` nodes that join through it, on 127.0.0.1.
     pub fn start(env: &TestEnv, count: usize) -> Testnet {
-        let (root_node, listening) = start_node(env, &["--no-bootstrap"]);
+        Testnet::start_on(env, "127.0.0.1", count)
+    }
+
+    /// A testnet like [`Testnet::start`] on `bind` (`127.0.0.1` or `::1`).
+    pub fn start_on(env: &TestEnv, bind: &'static str, count: usize) -> Testnet {
+        let (root_node, listening) = start_node(env, bind, &["--no-bootstrap"]);
         let root = listening["addr"].as_str().expect("an address").to_string();
         let mut nodes = vec![root_node];
         for _ in 0..count {
-            nodes.push(start_node(env, &["--dht-bootstrap", &root]).0);
+            nodes.push(start_node(env, bind, &["--dht-bootstrap", &root]).0);
         }
-        // The bootstrap node learns the others as they join.
+        // The bootstrap node learns the others as they join, in the table of their family.
         let want = count.min(8);
-        nodes[0].wait_for(SETTLE, |v| {
-            v["event"] == "status" && v["nodes"].as_u64() >= Some(want as u64)
-        });
-        Testnet { root, nodes }
+        let table = if bind.contains(':') { "nodes6" } else { "nodes" };
+        nodes[0]
+            .wait_for(SETTLE, |v| v["event"] == "status" && v[table].as_u64() >= Some(want as u64));
+        Testnet { root, bind, nodes }
     }
 
     /// `mt dht get-peers` of `info_hash` through this testnet, until `want` says the answer
@@ -71,7 +78,7 @@ impl Testnet {
                 "--dht-bootstrap",
                 &self.root,
                 "--bind",
-                "127.0.0.1",
+                self.bind,
                 "--json",
                 "--timeout",
                 "20",
@@ -147,7 +154,8 @@ fn a_nodes_id_and_table_survive_a_restart() {
     let env = TestEnv::new();
     let net = Testnet::start(&env, 10);
     let port = free_port().to_string();
-    let (mut node, first) = start_node(&env, &["-p", &port, "--dht-bootstrap", &net.root]);
+    let (mut node, first) =
+        start_node(&env, "127.0.0.1", &["-p", &port, "--dht-bootstrap", &net.root]);
     node.wait_for(SETTLE, |v| v["event"] == "status" && v["nodes"].as_u64() >= Some(8));
     // Ctrl-C: the node saves its table on the way out.
     let pid = node.pid().to_string();
@@ -155,7 +163,7 @@ fn a_nodes_id_and_table_survive_a_restart() {
     assert!(status.success());
     node.wait(SETTLE).expect_code(0);
     // Started again with no bootstrap node at all, it has its id and its table back.
-    let (mut again, second) = start_node(&env, &["-p", &port, "--no-bootstrap"]);
+    let (mut again, second) = start_node(&env, "127.0.0.1", &["-p", &port, "--no-bootstrap"]);
     assert_eq!(first["id"], second["id"]);
     again.wait_for(SETTLE, |v| v["event"] == "status" && v["nodes"].as_u64() >= Some(8));
     again.kill();
@@ -213,7 +221,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 #[test]
 fn an_idle_node_uses_next_to_no_cpu() {
     let env = TestEnv::new();
-    let (mut node, _) = start_node(&env, &["--no-bootstrap"]);
+    let (mut node, _) = start_node(&env, "127.0.0.1", &["--no-bootstrap"]);
     // Past start-up, a node nobody talks to only runs its timers.
     node.wait_for_event("status", SETTLE);
     let before = cpu_ticks(node.pid());

@@ -113,7 +113,7 @@ fn a_magnet_link_names_an_ipv6_peer() {
     assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
 }
 
-/// On the default dual-stack listener the DHT still speaks IPv4 (through the mapped form):
+/// On the default dual-stack listener the DHT speaks IPv4 too (through the mapped form):
 /// a seed there announces into an IPv4 testnet, and a download there, of the torrent or of
 /// a bare magnet link, finds it through the DHT alone.
 #[test]
@@ -138,7 +138,7 @@ fn the_dht_works_on_the_dual_stack_listener() {
     env.get("video.bin.torrent", "copy.bin", &default_listener).expect_code(0);
     assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
     // So does a magnet link that names nothing but the info hash: its metadata lookup runs
-    // on IPv4 before the download binds [::] on the same port.
+    // on [::] before the download binds it on the same port.
     let magnet = format!("magnet:?xt=urn:btih:{info_hash}");
     env.get(&magnet, "magnet.bin", &default_listener).expect_code(0);
     assert_same_file(&env.path("video.bin"), &env.path("magnet.bin"));

@@ -11,6 +11,7 @@ mod announces;
 mod aria2;
 mod default_output;
 mod dht;
+mod dht6;
 mod dht_flood;
 mod encrypted_handshake;
 mod fast_extension;
