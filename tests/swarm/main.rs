@@ -20,6 +20,7 @@ mod full_disk;
 mod hash_requests;
 mod hostile_peer_slots;
 mod hostile_peers;
+mod hybrid_dht;
 mod ipv6;
 mod later_bitfield;
 mod libtorrent;
