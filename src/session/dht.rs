@@ -12,11 +12,13 @@ use crate::dht::{Datagram, Dht, DhtConfig};
 use crate::types::InfoHash;
 
 /// Starts the node; `None` (with a warning on `control`) when it cannot start. Returns the
-/// queue the UDP thread hands KRPC datagrams to.
+/// queue the UDP thread hands KRPC datagrams to. A hybrid torrent is followed under
+/// `also`, its v2 hash truncated to 20 bytes, as well, so peers that know only that find us.
 pub fn start(
     config: DhtConfig,
     udp: &UdpSocket,
     info_hash: InfoHash,
+    also: Option<InfoHash>,
     control: &Sender<Control>,
 ) -> Option<(Dht, Sender<Datagram>)> {
     let started = udp.try_clone().and_then(|socket| Dht::start(socket, config));
@@ -27,10 +29,12 @@ pub fn start(
             return None;
         }
     };
-    let peers = control.clone();
-    dht.track(info_hash, true, move |found: Vec<SocketAddr>| {
-        let _ = peers.send(Control::DhtPeers(found));
-    });
+    for hash in std::iter::once(info_hash).chain(also) {
+        let peers = control.clone();
+        dht.track(hash, true, move |found: Vec<SocketAddr>| {
+            let _ = peers.send(Control::DhtPeers(found));
+        });
+    }
     let inbound = dht.inbound();
     Some((dht, inbound))
 }

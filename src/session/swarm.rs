@@ -87,8 +87,13 @@ pub fn run(
     let (control, control_rx) = crossbeam_channel::unbounded();
     let (peer_events, peer_rx) = crossbeam_channel::bounded(PEER_EVENT_QUEUE);
     let dht_config = config.dht.take().filter(|_| !config.metainfo.info.private);
-    let dht =
-        dht_config.and_then(|c| super::dht::start(c, &udp, config.metainfo.info_hash, &control));
+    let v2_hash = config
+        .metainfo
+        .info_hash_v2
+        .map(|v2| v2.truncated())
+        .filter(|&hash| hash != config.metainfo.info_hash);
+    let dht = dht_config
+        .and_then(|c| super::dht::start(c, &udp, config.metainfo.info_hash, v2_hash, &control));
     let dialer = Dialer {
         info_hash: config.metainfo.info_hash,
         peer_id: config.peer_id,
@@ -97,11 +102,7 @@ pub fn run(
         in_flight: Arc::new(AtomicUsize::new(0)),
         dht: dht.is_some(),
         v2: config.metainfo.info.version.has_v2(),
-        v2_hash: config
-            .metainfo
-            .info_hash_v2
-            .map(|v2| v2.truncated())
-            .filter(|&hash| hash != config.metainfo.info_hash),
+        v2_hash,
     };
     let accept_dialer = dialer.clone();
     let listener_thread = std::thread::Builder::new()
