@@ -322,6 +322,25 @@ impl Picker {
         Received::Accepted { piece_complete, cancel }
     }
 
+    /// Up to `max` blocks of `piece` for `peer`, starting the piece if it is queued; none if
+    /// we have it, do not want it or all its blocks are asked for. For a source that serves
+    /// runs of the byte stream (a web seed), the piece after those it fetches is the cheapest
+    /// to add to its request.
+    pub fn pick_piece(&mut self, peer: PeerKey, piece: u32, max: usize) -> Vec<Block> {
+        let mut picked = Vec::new();
+        if max == 0 || self.is_complete() {
+            return picked;
+        }
+        self.peer_state(peer);
+        if self.availability.is_queued(piece) {
+            self.start(piece);
+        }
+        if self.in_progress.contains_key(&piece) && self.may_serve(peer, piece) {
+            self.take_free(peer, piece, max, &mut Vec::new(), &mut picked);
+        }
+        picked
+    }
+
     /// Asks that the next download of `piece` come from one peer only, so that if it fails
     /// again the culprit is known, and if it passes the earlier senders can be judged.
     pub fn require_single_source(&mut self, piece: u32) {

@@ -134,45 +134,45 @@ impl Fetcher {
         Fetcher { agent }
     }
 
-    /// The bytes `range` of the torrent's stream from the web seed `base`: one range request
-    /// per file the run touches, zeros for pad files.
+    /// The bytes `range` of the torrent's stream from the web seed `base`, cut into parts of
+    /// `lengths` (which add up to the range's length, as a run's blocks do), so that each
+    /// part is read straight into its own buffer: one range request per file the run
+    /// touches, zeros for pad files.
     pub fn fetch(
         &self,
         base: &str,
         info: &Info,
         layout: &Layout,
         range: Range<u64>,
-    ) -> Result<Vec<u8>, WebSeedError> {
+        lengths: &[usize],
+    ) -> Result<Vec<Vec<u8>>, WebSeedError> {
         if !usable(base) {
             return Err(WebSeedError::BadUrl(base.to_string()));
         }
-        let total = usize::try_from(range.end.saturating_sub(range.start))
-            .map_err(|_| WebSeedError::BadUrl(base.to_string()))?;
-        let mut out = vec![0; total];
-        let mut at: usize = 0;
+        let want = range.end.saturating_sub(range.start);
+        if lengths.iter().map(|&n| n as u64).sum::<u64>() != want {
+            return Err(WebSeedError::Length { url: base.to_string(), want });
+        }
+        let mut parts = Parts::new(lengths);
         for slice in layout.slices(range) {
-            let len = usize::try_from(slice.length).unwrap_or(usize::MAX);
-            let Some(part) = out.get_mut(at..at.saturating_add(len)) else {
-                return Err(WebSeedError::Length { url: base.to_string(), want: slice.length });
-            };
-            at += len;
             if layout.is_virtual(slice.file) {
-                continue; // pad files are zeros, already there
+                parts.skip(slice.length); // pad files are zeros, already there
+                continue;
             }
             let url = file_url(base, info, slice.file);
-            self.fetch_file_range(&url, slice.offset, part)?;
+            self.fetch_file_range(&url, slice.offset, slice.length, &mut parts)?;
         }
-        Ok(out)
+        Ok(parts.buffers)
     }
 
-    /// Fills `into` from `url` at `offset`.
+    /// Reads `want` bytes of `url` from `offset` into the next bytes of `parts`.
     fn fetch_file_range(
         &self,
         url: &str,
         offset: u64,
-        into: &mut [u8],
+        want: u64,
+        parts: &mut Parts,
     ) -> Result<(), WebSeedError> {
-        let want = into.len() as u64;
         let last = offset + want.saturating_sub(1);
         let network = |err: ureq::Error| WebSeedError::Network {
             url: url.to_string(),
@@ -191,15 +191,66 @@ impl Fetcher {
         }
         let mut body = reply.body_mut().as_reader();
         let short = || WebSeedError::Length { url: url.to_string(), want };
-        body.read_exact(into).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => short(),
-            _ => WebSeedError::Network { url: url.to_string(), reason: crate::error::lower_io(&e) },
-        })?;
+        let mut left = want;
+        while left > 0 {
+            let Some(space) = parts.space(left) else { return Err(short()) };
+            body.read_exact(space).map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => short(),
+                _ => WebSeedError::Network {
+                    url: url.to_string(),
+                    reason: crate::error::lower_io(&e),
+                },
+            })?;
+            let read = space.len() as u64;
+            parts.skip(read);
+            left -= read;
+        }
         // A 206 must hold exactly the range; a 200 may go on with the rest of the file.
         if status == 206 && body.read(&mut [0; 1]).map_err(|_| short())? != 0 {
             return Err(short());
         }
         Ok(())
+    }
+}
+
+/// Buffers of given lengths filled in order, as one run of bytes.
+struct Parts {
+    buffers: Vec<Vec<u8>>,
+    /// The buffer being filled, and how much of it is.
+    index: usize,
+    at: usize,
+}
+
+impl Parts {
+    fn new(lengths: &[usize]) -> Parts {
+        Parts { buffers: lengths.iter().map(|&n| vec![0; n]).collect(), index: 0, at: 0 }
+    }
+
+    /// The unfilled rest of the current buffer, at most `max` bytes; `None` once all are full.
+    fn space(&mut self, max: u64) -> Option<&mut [u8]> {
+        self.settle();
+        let buffer = self.buffers.get_mut(self.index)?;
+        let len = (buffer.len() - self.at).min(usize::try_from(max).unwrap_or(usize::MAX));
+        buffer.get_mut(self.at..self.at + len)
+    }
+
+    /// Counts `n` more bytes as filled.
+    fn skip(&mut self, mut n: u64) {
+        while n > 0 {
+            self.settle();
+            let Some(buffer) = self.buffers.get(self.index) else { return };
+            let step = ((buffer.len() - self.at) as u64).min(n);
+            self.at += usize::try_from(step).unwrap_or(0);
+            n -= step;
+        }
+    }
+
+    /// Moves past full buffers.
+    fn settle(&mut self) {
+        while self.buffers.get(self.index).is_some_and(|b| self.at >= b.len()) {
+            self.index += 1;
+            self.at = 0;
+        }
     }
 }
 
@@ -251,5 +302,21 @@ mod tests {
     fn only_http_and_https_are_usable() {
         assert!(usable("http://h/f") && usable("HTTPS://h/f"));
         assert!(!usable("ftp://h/f") && !usable("/etc/passwd"));
+    }
+
+    #[test]
+    fn parts_fill_in_order_across_buffers() {
+        let mut parts = Parts::new(&[3, 0, 2]);
+        parts.space(2).expect("room")[..].copy_from_slice(b"ab");
+        parts.skip(2);
+        let rest = parts.space(10).expect("room");
+        assert_eq!(rest.len(), 1, "only the first buffer's last byte");
+        rest.copy_from_slice(b"c");
+        parts.skip(1);
+        parts.skip(1); // a pad byte: stays zero
+        parts.space(1).expect("room").copy_from_slice(b"e");
+        parts.skip(1);
+        assert!(parts.space(1).is_none());
+        assert_eq!(parts.buffers, vec![b"abc".to_vec(), Vec::new(), vec![0, b'e']]);
     }
 }

@@ -2,8 +2,8 @@
 //! every piece, served by a few fetcher threads of its own.
 //!
 //! The session picks blocks for a web seed as for a peer (a whole piece when it starts a new
-//! one), joins them into runs of the byte stream, and hands each run to the server's threads
-//! as one job; at most [`MAX_REQUESTS`] jobs per server are out at once, starting with one
+//! one), adds the pieces that follow while they are free, up to [`RUN_BYTES`], joins them
+//! into runs of the byte stream, and hands each run to the server's threads as one job; at most [`MAX_REQUESTS`] jobs per server are out at once, starting with one
 //! and growing by one with each success (a web seed is slow to start). What comes back goes
 //! through the same path as a peer's blocks, so every piece is hash-checked: a server whose
 //! data fails the check is dropped. A failed request returns its blocks to the picker and
@@ -36,6 +36,9 @@ use crate::webseed::Fetcher;
 
 /// Most requests out to one server at once.
 pub const MAX_REQUESTS: usize = 4;
+/// Most bytes one request asks for: a run of the pieces that follow the first one picked,
+/// so that a fast server is not held back by one request per piece.
+pub const RUN_BYTES: u64 = 1 << 20;
 /// Longest rest after failures.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Failures in a row after which a server is dropped.
@@ -53,7 +56,8 @@ pub struct Fetched {
     key: PeerKey,
     range: Range<u64>,
     blocks: Vec<Block>,
-    result: Result<Vec<u8>, String>,
+    /// Each block's bytes, in the order of `blocks`.
+    result: Result<Vec<Vec<u8>>, String>,
 }
 
 /// One web seed.
@@ -65,6 +69,8 @@ struct WebSeed {
     failures: u32,
     resume_at: Instant,
     down: Rate,
+    /// The piece after its last run: where its next run starts if that piece is free.
+    next_piece: u32,
 }
 
 /// Every web seed still in use.
@@ -126,6 +132,7 @@ impl Swarm {
                 failures: 0,
                 resume_at: now,
                 down: Rate::default(),
+                next_piece: 0,
             };
             self.webseeds.seeds.insert(key, seed);
         }
@@ -145,14 +152,34 @@ impl Swarm {
                 if self.complete() || seed.in_flight >= allowed || now < seed.resume_at {
                     break;
                 }
-                let mut wanted = blocks_per_piece;
+                let block_len = u64::from(crate::layout::BLOCK_LEN);
+                let mut budget = usize::try_from(RUN_BYTES / block_len).unwrap_or(1);
                 if let Some(bucket) = self.config.limits.down.as_deref() {
-                    let bytes = u64::from(crate::layout::BLOCK_LEN);
-                    wanted = wanted.min(usize::try_from(bucket.available() / bytes).unwrap_or(0));
+                    budget =
+                        budget.min(usize::try_from(bucket.available() / block_len).unwrap_or(0));
                 }
-                let blocks = self.picker.pick(key, &everything, wanted);
+                // Where its last run ended if that piece is free, so that runs join up; else
+                // what the picker would give a peer.
+                let first = blocks_per_piece.min(budget);
+                let mut blocks = self.picker.pick_piece(key, seed.next_piece, first);
                 if blocks.is_empty() {
-                    break;
+                    blocks = self.picker.pick(key, &everything, first);
+                }
+                // Then the pieces that follow, while they are free: one request for the run.
+                while let Some(last) = blocks.last()
+                    && blocks.len() < budget
+                {
+                    let more = budget - blocks.len();
+                    let next = self.picker.pick_piece(key, last.piece.saturating_add(1), more);
+                    if next.is_empty() {
+                        break;
+                    }
+                    blocks.extend(next);
+                }
+                let Some(last) = blocks.last() else { break };
+                let next_piece = last.piece.saturating_add(1);
+                if let Some(seed) = self.webseeds.seeds.get_mut(&key) {
+                    seed.next_piece = next_piece;
                 }
                 if let Some(bucket) = self.config.limits.down.as_deref() {
                     bucket.take(blocks.iter().map(|b| u64::from(b.length)).sum());
@@ -179,21 +206,8 @@ impl Swarm {
                 seed.successes += 1;
                 seed.failures = 0;
                 seed.down.add(range.end - range.start);
-                for block in blocks {
-                    let Some(at) = self
-                        .config
-                        .metainfo
-                        .layout()
-                        .block_range(PieceIndex(block.piece), block.begin, block.length)
-                        .and_then(|r| r.start.checked_sub(range.start))
-                        .and_then(|at| usize::try_from(at).ok())
-                    else {
-                        continue;
-                    };
-                    let len = usize::try_from(block.length).unwrap_or(0);
-                    if let Some(bytes) = data.get(at..at + len) {
-                        self.on_block(key, block.piece, block.begin, bytes.to_vec())?;
-                    }
+                for (block, bytes) in blocks.into_iter().zip(data) {
+                    self.on_block(key, block.piece, block.begin, bytes)?;
                 }
             }
             Err(reason) => {
@@ -271,8 +285,10 @@ fn fetch_loop(
         if shutdown.load(Ordering::Acquire) {
             return;
         }
+        let lengths: Vec<usize> =
+            blocks.iter().map(|b| usize::try_from(b.length).unwrap_or(0)).collect();
         let result = fetcher
-            .fetch(base, &meta.info, meta.layout(), range.clone())
+            .fetch(base, &meta.info, meta.layout(), range.clone(), &lengths)
             .map_err(|e| e.to_string());
         let fetched = Fetched { key, range, blocks, result };
         if control.send(Control::Fetched(Box::new(fetched))).is_err() {
