@@ -9,14 +9,15 @@
 //! bounded by the deadline.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::{next, send};
 use crate::merkle::{Node, Span, check_answer, leaves_per_piece};
 use crate::metainfo::Info;
 use crate::peer;
 use crate::types::{InfoHash, PeerId};
-use crate::wire::{Handshake, HashRequest, Message, MessageReader, write_message};
+use crate::wire::{Handshake, HashRequest, Message};
 
 /// Most hashes we ask for at once (BEP 52: a length SHOULD NOT pass 512).
 pub const RUN: u32 = 512;
@@ -137,24 +138,4 @@ fn from_peer(
         }
     }
     Ok(out)
-}
-
-fn send(reader: &mut MessageReader<TcpStream>, message: &Message) -> Result<(), String> {
-    write_message(reader.get_mut(), message).map_err(|e| format!("cannot send: {e}"))
-}
-
-/// The next message, within `deadline`.
-fn next(reader: &mut MessageReader<TcpStream>, deadline: Instant) -> Result<Message, String> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err("timed out".into());
-        }
-        let _ = reader.get_ref().set_read_timeout(Some(left));
-        match reader.read_message() {
-            Ok(message) => return Ok(message),
-            Err(crate::wire::WireError::UnknownMessage { .. }) => {}
-            Err(err) => return Err(err.to_string()),
-        }
-    }
 }
