@@ -135,43 +135,45 @@ fn index(piece: u32) -> usize {
     usize::try_from(piece).unwrap_or(usize::MAX)
 }
 
+/// A swarm made up for tests: the connected peers and what each has.
+#[cfg(test)]
+pub(super) struct TestSwarm(std::collections::HashMap<PeerKey, Bitfield>);
+
+#[cfg(test)]
+impl TestSwarm {
+    pub fn new(pieces: u32, peers: &[PeerKey]) -> TestSwarm {
+        TestSwarm(peers.iter().map(|&k| (k, Bitfield::new(pieces))).collect())
+    }
+
+    pub fn give(&mut self, peer: PeerKey, piece: u32) {
+        self.0.get_mut(&peer).expect("a connected peer").set(piece);
+    }
+
+    pub fn has(&self, peer: PeerKey) -> Bitfield {
+        self.0[&peer].clone()
+    }
+}
+
+#[cfg(test)]
+impl SwarmView for TestSwarm {
+    fn availability(&self, piece: u32) -> u32 {
+        let holders = self.0.values().filter(|has| has.get(piece)).count();
+        u32::try_from(holders).expect("few peers")
+    }
+
+    fn holds(&self, peer: PeerKey, piece: u32) -> Option<bool> {
+        self.0.get(&peer).map(|has| has.get(piece))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
+    use super::TestSwarm as Swarm;
     use super::*;
 
     const A: PeerKey = PeerKey(1);
     const B: PeerKey = PeerKey(2);
     const C: PeerKey = PeerKey(3);
-
-    /// Connected peers and what each has.
-    struct Swarm(HashMap<PeerKey, Bitfield>);
-
-    impl Swarm {
-        fn new(pieces: u32, peers: &[PeerKey]) -> Swarm {
-            Swarm(peers.iter().map(|&k| (k, Bitfield::new(pieces))).collect())
-        }
-
-        fn give(&mut self, peer: PeerKey, piece: u32) {
-            self.0.get_mut(&peer).expect("a connected peer").set(piece);
-        }
-
-        fn has(&self, peer: PeerKey) -> Bitfield {
-            self.0[&peer].clone()
-        }
-    }
-
-    impl SwarmView for Swarm {
-        fn availability(&self, piece: u32) -> u32 {
-            let holders = self.0.values().filter(|has| has.get(piece)).count();
-            u32::try_from(holders).expect("few peers")
-        }
-
-        fn holds(&self, peer: PeerKey, piece: u32) -> Option<bool> {
-            self.0.get(&peer).map(|has| has.get(piece))
-        }
-    }
 
     fn serve(spread: &mut Distribution, swarm: &Swarm, peer: PeerKey, piece: u32) -> bool {
         // Every call is a fresh count, as if 100 ms had passed.

@@ -336,37 +336,12 @@ fn index(piece: u32) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
+    use super::super::distribution::TestSwarm as Swarm;
     use super::*;
 
     const A: PeerKey = PeerKey(1);
     const B: PeerKey = PeerKey(2);
     const C: PeerKey = PeerKey(3);
-
-    /// Connected peers and what each has.
-    struct Swarm(HashMap<PeerKey, Bitfield>);
-
-    impl Swarm {
-        fn new(pieces: u32, peers: &[PeerKey]) -> Swarm {
-            Swarm(peers.iter().map(|&k| (k, Bitfield::new(pieces))).collect())
-        }
-
-        fn give(&mut self, peer: PeerKey, piece: u32) {
-            self.0.get_mut(&peer).expect("a connected peer").set(piece);
-        }
-    }
-
-    impl SwarmView for Swarm {
-        fn availability(&self, piece: u32) -> u32 {
-            let holders = self.0.values().filter(|has| has.get(piece)).count();
-            u32::try_from(holders).expect("few peers")
-        }
-
-        fn holds(&self, peer: PeerKey, piece: u32) -> Option<bool> {
-            self.0.get(&peer).map(|has| has.get(piece))
-        }
-    }
 
     #[test]
     fn every_piece_is_offered_once_before_any_twice() {
