@@ -13,6 +13,28 @@ fn hybrid_tree(env: &TestEnv) {
     env.run(&["create", "--hybrid", "-p", "32K", "tree"]).expect_code(0);
 }
 
+/// libtorrent seeds the folder `tree` of `tree.torrent` to `mt get`: the copy is the same,
+/// and no pad file reaches the disk.
+pub fn libtorrent_seeds_the_tree_to_mt_get(env: &TestEnv) {
+    let root = env.root().to_str().expect("UTF-8 temp path");
+    let seed = env.libtorrent("seed", "tree.torrent", root, &[]);
+    let out = env.get("tree.torrent", "copy", &["--peer", &seed.addr]);
+    out.expect_code(0);
+    assert_same_tree(&env.path("tree"), &env.path("copy"));
+    assert!(!env.path("copy/.pad").exists(), "no pad file on disk");
+}
+
+/// `mt seed` serves the folder `tree` of `tree.torrent` to libtorrent: the copy is the same,
+/// and neither side has a pad file on disk.
+pub fn mt_seed_serves_the_tree_to_libtorrent(env: &TestEnv) {
+    let seed = env.seed("tree.torrent", "tree", &[]);
+    let get = env.libtorrent("get", "tree.torrent", "lt", &["--peer", &seed.addr]);
+    get.process.wait(GET_LIMIT).expect_code(0);
+    assert_same_tree(&env.path("tree"), &env.path("lt/tree"));
+    assert!(!env.path("tree/.pad").exists(), "the seed makes no pad file");
+    assert!(!env.path("lt/tree/.pad").exists(), "libtorrent gets no pad file");
+}
+
 #[test]
 fn libtorrent_seeds_a_hybrid_folder_to_mt_get_without_pad_files() {
     if !require_libtorrent() {
@@ -20,12 +42,7 @@ fn libtorrent_seeds_a_hybrid_folder_to_mt_get_without_pad_files() {
     }
     let env = TestEnv::new();
     hybrid_tree(&env);
-    let root = env.root().to_str().expect("UTF-8 temp path");
-    let seed = env.libtorrent("seed", "tree.torrent", root, &[]);
-    let out = env.get("tree.torrent", "copy", &["--peer", &seed.addr]);
-    out.expect_code(0);
-    assert_same_tree(&env.path("tree"), &env.path("copy"));
-    assert!(!env.path("copy/.pad").exists(), "no pad file on disk");
+    libtorrent_seeds_the_tree_to_mt_get(&env);
 }
 
 #[test]
@@ -35,9 +52,5 @@ fn mt_seed_serves_a_hybrid_folder_to_libtorrent() {
     }
     let env = TestEnv::new();
     hybrid_tree(&env);
-    let seed = env.seed("tree.torrent", "tree", &[]);
-    let get = env.libtorrent("get", "tree.torrent", "lt", &["--peer", &seed.addr]);
-    get.process.wait(GET_LIMIT).expect_code(0);
-    assert_same_tree(&env.path("tree"), &env.path("lt/tree"));
-    assert!(!env.path("tree/.pad").exists(), "the seed reads no pad file");
+    mt_seed_serves_the_tree_to_libtorrent(&env);
 }

@@ -7,6 +7,9 @@
 use crate::common::swarm::{GET_LIMIT, assert_same_file, assert_same_tree};
 use crate::common::{TestEnv, require_libtorrent};
 use crate::libtorrent::TREE;
+use crate::libtorrent_hybrid::{
+    libtorrent_seeds_the_tree_to_mt_get, mt_seed_serves_the_tree_to_libtorrent,
+};
 
 /// A single file of 2 MiB and a bit as a v2 torrent with 32 KiB pieces.
 fn v2_file(env: &TestEnv) {
@@ -41,12 +44,7 @@ fn libtorrent_seeds_a_v2_folder_to_mt_get() {
     }
     let env = TestEnv::new();
     v2_tree(&env);
-    let root = env.root().to_str().expect("UTF-8 temp path");
-    let seed = env.libtorrent("seed", "tree.torrent", root, &[]);
-    let out = env.get("tree.torrent", "copy", &["--peer", &seed.addr]);
-    out.expect_code(0);
-    assert_same_tree(&env.path("tree"), &env.path("copy"));
-    assert!(!env.path("copy/.pad").exists(), "no pad file on disk");
+    libtorrent_seeds_the_tree_to_mt_get(&env);
 }
 
 #[test]
@@ -69,11 +67,7 @@ fn mt_seed_serves_a_v2_folder_to_libtorrent() {
     }
     let env = TestEnv::new();
     v2_tree(&env);
-    let seed = env.seed("tree.torrent", "tree", &[]);
-    let get = env.libtorrent("get", "tree.torrent", "lt", &["--peer", &seed.addr]);
-    get.process.wait(GET_LIMIT).expect_code(0);
-    assert_same_tree(&env.path("tree"), &env.path("lt/tree"));
-    assert!(!env.path("lt/tree/.pad").exists(), "no pad file on disk");
+    mt_seed_serves_the_tree_to_libtorrent(&env);
 }
 
 /// The magnet link `mt show` prints for `torrent`, with only its v2 hash (`btmh`).
