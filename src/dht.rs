@@ -38,9 +38,7 @@ pub mod transactions;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -50,6 +48,7 @@ pub use lookup::Kind;
 pub use node::{Counters, Finished, Node, NodeEvent};
 
 use crate::types::InfoHash;
+use crate::worker::Worker;
 use krpc::NodeInfo;
 use node::LookupId;
 use persist::{Saved, TableFile};
@@ -117,10 +116,10 @@ enum Command {
 
 /// A running DHT node.
 pub struct Dht {
+    /// First, so that dropping the node stops the thread while it can still be told things.
+    worker: Worker,
     commands: Sender<Command>,
     inbound: Sender<Datagram>,
-    shutdown: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Dht {
@@ -128,12 +127,10 @@ impl Dht {
     pub fn start(socket: UdpSocket, config: DhtConfig) -> std::io::Result<Dht> {
         let (commands, command_rx) = crossbeam_channel::unbounded();
         let (inbound, inbound_rx) = crossbeam_channel::bounded(INBOUND_QUEUE);
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let flag = shutdown.clone();
-        let thread = std::thread::Builder::new()
-            .name("mt-dht".into())
-            .spawn(move || run(socket, config, &inbound_rx, &command_rx, &flag))?;
-        Ok(Dht { commands, inbound, shutdown, thread: Some(thread) })
+        let worker = Worker::spawn("mt-dht", move |stop| {
+            run(socket, config, &inbound_rx, &command_rx, stop);
+        })?;
+        Ok(Dht { worker, commands, inbound })
     }
 
     /// A handle that names nodes to the DHT (from peers' `port` messages).
@@ -173,20 +170,7 @@ impl Dht {
 
     /// Stops the node, saving its table.
     pub fn stop(mut self) {
-        self.halt();
-    }
-
-    fn halt(&mut self) {
-        self.shutdown.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Dht {
-    fn drop(&mut self) {
-        self.halt();
+        self.worker.stop();
     }
 }
 

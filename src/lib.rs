@@ -88,5 +88,6 @@ pub mod udp;
 pub mod utp;
 pub mod webseed;
 pub mod wire;
+pub mod worker;
 
 pub use error::Error;

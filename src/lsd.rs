@@ -22,9 +22,7 @@ pub mod message;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -33,6 +31,7 @@ use rustix::net::{AddressFamily, SocketType, sockopt};
 pub use message::{Announce, AnnounceError};
 
 use crate::types::InfoHash;
+use crate::worker::Worker;
 
 /// The IPv4 multicast group.
 pub const GROUP_V4: Ipv4Addr = Ipv4Addr::new(239, 192, 152, 143);
@@ -77,9 +76,9 @@ enum Command {
 
 /// A running service.
 pub struct Lsd {
+    /// First, so that dropping the service stops the thread while it can still be told things.
+    worker: Worker,
     commands: Sender<Command>,
-    shutdown: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Lsd {
@@ -110,8 +109,6 @@ impl Lsd {
             return Err(first_error.unwrap_or_else(|| std::io::Error::other("no group")));
         }
         let (commands, command_rx) = crossbeam_channel::unbounded();
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let flag = shutdown.clone();
         let service = Service {
             port: listen.port(),
             cookie: format!("mt{:08x}", fastrand::u32(..)),
@@ -120,10 +117,8 @@ impl Lsd {
             limit: HashMap::new(),
             config,
         };
-        let thread = std::thread::Builder::new()
-            .name("mt-lsd".into())
-            .spawn(move || service.run(&command_rx, &flag))?;
-        Ok(Lsd { commands, shutdown, thread: Some(thread) })
+        let worker = Worker::spawn("mt-lsd", move |stop| service.run(&command_rx, stop))?;
+        Ok(Lsd { worker, commands })
     }
 
     /// Announces `info_hash` now and again, and calls `sink` with the peers others announce
@@ -134,20 +129,7 @@ impl Lsd {
 
     /// Stops the service.
     pub fn stop(mut self) {
-        self.halt();
-    }
-
-    fn halt(&mut self) {
-        self.shutdown.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Lsd {
-    fn drop(&mut self) {
-        self.halt();
+        self.worker.stop();
     }
 }
 
