@@ -2,9 +2,11 @@
 //! every piece, served by a few fetcher threads of its own.
 //!
 //! The session picks blocks for a web seed as for a peer (a whole piece when it starts a new
-//! one), adds the pieces that follow while they are free, up to [`RUN_BYTES`], joins them
-//! into runs of the byte stream, and hands each run to the server's threads as one job; at most [`MAX_REQUESTS`] jobs per server are out at once, starting with one
-//! and growing by one with each success (a web seed is slow to start). What comes back goes
+//! one; first the piece after its last run, while that one is free), adds the pieces that
+//! follow while they are free, up to [`RUN_BYTES`], joins them into runs of the byte stream,
+//! and hands each run to the server's threads as one job; at most [`MAX_REQUESTS`] jobs per
+//! server are out at once, starting with one and growing by one with each success (a web
+//! seed is slow to start). What comes back goes
 //! through the same path as a peer's blocks, so every piece is hash-checked: a server whose
 //! data fails the check is dropped. A failed request returns its blocks to the picker and
 //! the server rests for a backoff that doubles with each failure in a row, up to
@@ -178,17 +180,14 @@ impl Swarm {
                 }
                 let Some(last) = blocks.last() else { break };
                 let next_piece = last.piece.saturating_add(1);
-                if let Some(seed) = self.webseeds.seeds.get_mut(&key) {
-                    seed.next_piece = next_piece;
-                }
                 if let Some(bucket) = self.config.limits.down.as_deref() {
                     bucket.take(blocks.iter().map(|b| u64::from(b.length)).sum());
                 }
+                let Some(seed) = self.webseeds.seeds.get_mut(&key) else { break };
+                seed.next_piece = next_piece;
                 for (range, blocks) in runs(&layout, blocks) {
-                    if let Some(seed) = self.webseeds.seeds.get_mut(&key) {
-                        seed.in_flight += 1;
-                        let _ = seed.jobs.send(Job { key, range, blocks });
-                    }
+                    seed.in_flight += 1;
+                    let _ = seed.jobs.send(Job { key, range, blocks });
                 }
             }
         }
