@@ -7,7 +7,11 @@
 //! [`LONELY_INTERVAL`] (or the tracker's interval, if shorter) has passed asks again then
 //! ([`NextAnnounce`]): loneliness is judged when that time comes, not just after a reply,
 //! whose peers have not been dialled yet. A failed announce is retried with growing delays.
-//! It reads the transfer counters the session keeps in atomics and owns nothing else.
+//! A hybrid torrent is announced under each of its hashes in turn (the v1 hash, then the v2
+//! hash truncated to 20 bytes, as BEP 52 says), each with its own events, so peers that know
+//! only one of them meet us; a round counts as answered when either hash was, and the peers
+//! of both go to the same session. It reads the transfer counters the session keeps in
+//! atomics and owns nothing else.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,6 +68,13 @@ impl NextAnnounce {
         NextAnnounce { lonely: bound(interval.min(LONELY_INTERVAL)), regular: bound(interval) }
     }
 
+    /// The soonest of the times the answers of one round ask for; `None` without answers.
+    pub fn soonest(answers: &[NextAnnounce]) -> Option<NextAnnounce> {
+        let lonely = answers.iter().map(|next| next.lonely).min()?;
+        let regular = answers.iter().map(|next| next.regular).min()?;
+        Some(NextAnnounce { lonely, regular })
+    }
+
     /// After a failed announce: retry after `delay`, lonely or not.
     pub fn retry(delay: Duration) -> NextAnnounce {
         NextAnnounce { lonely: delay, regular: delay }
@@ -81,7 +92,9 @@ pub enum Signal {
 /// What the announcer needs to know about the torrent.
 pub struct Announcer {
     pub tiers: Vec<Vec<String>>,
-    pub info_hash: InfoHash,
+    /// The hashes to announce under: the torrent's info hash, then for a hybrid its v2 hash
+    /// truncated to 20 bytes.
+    pub info_hashes: Vec<InfoHash>,
     pub peer_id: PeerId,
     pub port: u16,
     pub counters: Arc<Counters>,
@@ -113,9 +126,9 @@ impl Announcer {
             && self.counters.left.load(Ordering::Relaxed) > 0
     }
 
-    fn request(&self, event: Option<TrackerEvent>) -> AnnounceRequest {
+    fn request(&self, info_hash: InfoHash, event: Option<TrackerEvent>) -> AnnounceRequest {
         AnnounceRequest {
-            info_hash: self.info_hash,
+            info_hash,
             peer_id: self.peer_id,
             port: self.port,
             uploaded: self.counters.uploaded.load(Ordering::Relaxed),
@@ -126,35 +139,66 @@ impl Announcer {
         }
     }
 
+    /// Announces `hash` once; the next announce time on an answer, `None` on failure.
+    fn announce_one(
+        &self,
+        client: &Client,
+        list: &mut TrackerList,
+        hash: &mut HashState,
+    ) -> Option<NextAnnounce> {
+        match list.announce(client, &self.request(hash.info_hash, hash.event), ANNOUNCE_TIMEOUT) {
+            Ok((url, reply)) => {
+                hash.announced = true;
+                hash.event = None;
+                let peers: Vec<SocketAddr> = reply.peers.clone();
+                let _ = self.control.send(Control::TrackerPeers { url, peers });
+                if let Some(warning) = reply.warning {
+                    let _ = self.control.send(Control::Warning(format!("tracker: {warning}")));
+                }
+                Some(NextAnnounce::after_reply(reply.interval, reply.min_interval))
+            }
+            Err(err) => {
+                let _ = self.control.send(Control::TrackerFailed(err.to_string()));
+                None
+            }
+        }
+    }
+
     /// Runs until told to stop.
     pub fn run(self) {
         let client = Client::new();
         let mut list = TrackerList::new(self.tiers.clone());
-        let mut event = Some(TrackerEvent::Started);
+        let mut hashes: Vec<HashState> = self
+            .info_hashes
+            .iter()
+            .map(|&info_hash| HashState {
+                info_hash,
+                event: Some(TrackerEvent::Started),
+                announced: false,
+            })
+            .collect();
         let mut failures: u32 = 0;
-        let mut announced = false;
+        let completed = |hashes: &mut [HashState]| {
+            hashes.iter_mut().for_each(|hash| hash.event = Some(TrackerEvent::Completed));
+        };
         loop {
             // A stop that arrived during the last announce wins over the next one.
             match self.signals.try_recv() {
                 Ok(Signal::Stop) | Err(TryRecvError::Disconnected) => break,
-                Ok(Signal::Completed) => event = Some(TrackerEvent::Completed),
+                Ok(Signal::Completed) => completed(&mut hashes),
                 Err(TryRecvError::Empty) => {}
             }
-            let next = match list.announce(&client, &self.request(event), ANNOUNCE_TIMEOUT) {
-                Ok((url, reply)) => {
-                    announced = true;
+            let answers: Vec<NextAnnounce> = hashes
+                .iter_mut()
+                .filter_map(|hash| self.announce_one(&client, &mut list, hash))
+                .collect();
+            let next = match NextAnnounce::soonest(&answers) {
+                Some(next) => {
                     failures = 0;
-                    event = None;
-                    let peers: Vec<SocketAddr> = reply.peers.clone();
-                    let _ = self.control.send(Control::TrackerPeers { url, peers });
-                    if let Some(warning) = reply.warning {
-                        let _ = self.control.send(Control::Warning(format!("tracker: {warning}")));
-                    }
-                    NextAnnounce::after_reply(reply.interval, reply.min_interval)
+                    next
                 }
-                Err(err) => {
+                None => {
                     failures += 1;
-                    let _ = self.control.send(Control::TrackerFailed(err.to_string()));
                     NextAnnounce::retry(Duration::from_secs(5u64 << failures.min(6)).min(MAX_WAIT))
                 }
             };
@@ -165,19 +209,32 @@ impl Announcer {
                 wake = self.wait(next.regular.saturating_sub(next.lonely));
             }
             match wake {
-                Wake::Completed => event = Some(TrackerEvent::Completed),
+                Wake::Completed => completed(&mut hashes),
                 Wake::Stop => break,
                 Wake::Timeout => {}
             }
         }
-        if announced {
-            if event == Some(TrackerEvent::Completed) {
-                let _ = list.announce(&client, &self.request(event), STOPPED_TIMEOUT);
+        for hash in hashes.iter().filter(|hash| hash.announced) {
+            if hash.event == Some(TrackerEvent::Completed) {
+                let _ = list.announce(
+                    &client,
+                    &self.request(hash.info_hash, hash.event),
+                    STOPPED_TIMEOUT,
+                );
             }
-            let _ =
-                list.announce(&client, &self.request(Some(TrackerEvent::Stopped)), STOPPED_TIMEOUT);
+            let stopped = self.request(hash.info_hash, Some(TrackerEvent::Stopped));
+            let _ = list.announce(&client, &stopped, STOPPED_TIMEOUT);
         }
     }
+}
+
+/// Where the announces under one of the torrent's hashes stand.
+struct HashState {
+    info_hash: InfoHash,
+    /// The event the next announce under this hash carries.
+    event: Option<TrackerEvent>,
+    /// Whether a tracker answered under this hash, so it must hear `stopped`.
+    announced: bool,
 }
 
 #[cfg(test)]
@@ -208,5 +265,14 @@ mod tests {
         assert_eq!(next, NextAnnounce { lonely: MIN_WAIT, regular: MIN_WAIT });
         let next = NextAnnounce::after_reply(secs(86_400), Some(secs(7200)));
         assert_eq!(next, NextAnnounce { lonely: MAX_WAIT, regular: MAX_WAIT });
+    }
+
+    #[test]
+    fn a_round_under_two_hashes_comes_back_when_the_sooner_answer_asks() {
+        let v1 = NextAnnounce::after_reply(secs(1800), None);
+        let v2 = NextAnnounce::after_reply(secs(600), Some(secs(30)));
+        let next = NextAnnounce::soonest(&[v1, v2]).expect("answered");
+        assert_eq!(next, NextAnnounce { lonely: LONELY_INTERVAL, regular: secs(600) });
+        assert_eq!(NextAnnounce::soonest(&[]), None);
     }
 }

@@ -284,7 +284,9 @@ impl Swarm {
         let (signals, signal_rx) = crossbeam_channel::unbounded();
         let announcer = Announcer {
             tiers: self.config.metainfo.trackers.clone(),
-            info_hash: self.config.metainfo.info_hash,
+            info_hashes: std::iter::once(self.config.metainfo.info_hash)
+                .chain(self.channels.dialer.v2_hash)
+                .collect(),
             peer_id: self.config.peer_id,
             port: self.channels.local_addr.port(),
             counters: self.channels.counters.clone(),
