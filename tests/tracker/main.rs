@@ -12,6 +12,7 @@ mod tracker_load_udp;
 
 mod cli;
 mod http;
+mod hybrid;
 mod ipv6;
 mod load_bench;
 mod swarm;
