@@ -10,10 +10,12 @@
 //! Padding subtrees are never built leaf by leaf: [`pad_hash`] gives the root of a subtree of
 //! zero leaves at any height in O(height), so memory stays proportional to the real leaves.
 
+mod below;
 mod tree;
 
 use sha2::{Digest, Sha256};
 
+pub use below::{answer_below, units_below};
 pub use tree::{PieceTree, Span, check_answer};
 
 /// Bytes per leaf block (BEP 52).

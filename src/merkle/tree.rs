@@ -87,6 +87,11 @@ impl PieceTree {
         u32::try_from(self.levels.len().saturating_sub(1)).unwrap_or(u32::MAX)
     }
 
+    /// The node at `index` of `level` (0 is the padded piece layer), if there is one.
+    pub fn node(&self, level: u32, index: usize) -> Option<Node> {
+        self.levels.get(usize::try_from(level).ok()?)?.get(index).copied()
+    }
+
     /// The root: the file's `pieces root` when the layer is right.
     pub fn root(&self) -> Node {
         self.levels.last().and_then(|level| level.first()).copied().unwrap_or_default()
