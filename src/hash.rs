@@ -110,6 +110,38 @@ fn hash_range(
     Ok(hasher.finalize().into())
 }
 
+/// The BEP 52 leaf hashes of the stream bytes `range` as they are on disk: the SHA-256 of
+/// each 16 KiB block from its start (the last block may be shorter). `range` is one file's
+/// part of a v2 piece, so it starts on a block of that file. Its pages are released after.
+pub fn leaf_hashes(
+    storage: &Storage,
+    range: std::ops::Range<u64>,
+) -> Result<Vec<crate::merkle::Node>, StorageError> {
+    use sha2::Sha256;
+    let leaf = crate::merkle::LEAF_LEN;
+    let mut leaves = Vec::new();
+    let mut block = Sha256::new();
+    let mut in_block = 0;
+    let read = storage.visit(range.clone(), &mut Vec::new(), |mut bytes| {
+        while !bytes.is_empty() {
+            let take = (leaf - in_block).min(bytes.len());
+            block.update(&bytes[..take]);
+            in_block += take;
+            bytes = &bytes[take..];
+            if in_block == leaf {
+                leaves.push(block.finalize_reset().into());
+                in_block = 0;
+            }
+        }
+    });
+    storage.release(range);
+    read?;
+    if in_block > 0 {
+        leaves.push(block.finalize().into());
+    }
+    Ok(leaves)
+}
+
 /// What the piece on disk is against every hash the torrent has for it; its pages are
 /// released afterwards.
 pub fn verify_piece(storage: &Storage, piece: PieceIndex, expected: &Expected) -> PieceStatus {

@@ -40,6 +40,8 @@ pub enum Control {
     SyncFailed(String),
     /// The disk thread could not write a received block.
     WriteFailed(StorageError),
+    /// The answer to a hash request below the piece layer, once its data is hashed.
+    HashAnswer { key: crate::peer::PeerKey, message: crate::wire::Message },
     /// A web seed's fetcher thread finished a request.
     Fetched(Box<super::webseeds::Fetched>),
 }

@@ -330,6 +330,7 @@ impl Swarm {
             }
             Control::WriteFailed(err) => return Err(err.into()),
             Control::Fetched(fetched) => self.on_fetched(*fetched)?,
+            Control::HashAnswer { key, message } => self.send_hash_answer(key, message),
         }
         Ok(())
     }

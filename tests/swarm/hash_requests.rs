@@ -1,6 +1,7 @@
 //! `mt seed` answers BEP 52 hash requests from its piece layers: the hashes of a layer with
 //! the uncle hashes that prove them against the file's `pieces root`, a `hash reject` for
-//! what it will not answer, and a malformed hash message ends that peer only.
+//! what it will not answer, and a malformed hash message ends that peer only. Below the piece
+//! layer, down to the 16 KiB leaves, it answers from the data of pieces it has verified.
 
 use std::time::Duration;
 
@@ -9,6 +10,8 @@ use mt::metainfo::Metainfo;
 use mt::wire::{HashRequest, Message};
 
 use crate::common::TestEnv;
+use crate::common::process::Running;
+use crate::common::swarm::STARTUP;
 use crate::libtorrent::TREE;
 use crate::support::raw_peer::{RawPeer, peer_id};
 
@@ -77,7 +80,7 @@ fn hash_requests_it_cannot_answer_are_rejected() {
         HashRequest { proof_layers: 5, ..good },
         HashRequest { length: 0, ..good },
         HashRequest { length: 1 << 20, ..good },
-        HashRequest { base_layer: 0, ..good },
+        HashRequest { base_layer: 0, length: 128, ..good },
         HashRequest { base_layer: u32::MAX, ..good },
     ] {
         assert_eq!(ask(&mut peer, bad), Message::HashReject(bad), "{bad:?}");
@@ -101,4 +104,69 @@ fn a_malformed_hash_message_ends_that_peer_only() {
     other.wait_closed(LIMIT).expect("the seed hangs up");
     let mut third = RawPeer::connect(&seed.addr).expect("the seed still serves");
     third.handshake(meta.info_hash, peer_id(3)).expect("handshake");
+}
+
+/// The SHA-256 of each 16 KiB block of `bytes`: the leaf layer.
+fn leaves(bytes: &[u8]) -> Vec<mt::merkle::Node> {
+    bytes.chunks(mt::merkle::LEAF_LEN).map(mt::merkle::leaf).collect()
+}
+
+#[test]
+fn leaf_hashes_are_hashed_from_the_data_and_prove_out_to_the_pieces_root() {
+    let env = TestEnv::new();
+    let (meta, _seed, mut peer) = seed_and_peer(&env);
+    let file = big_file(&meta);
+    let root = meta.info.files[file].pieces_root.expect("a pieces root");
+    let data = env.read(&format!("tree/{}", meta.info.files[file].path.join("/")));
+    let leaves = leaves(&data);
+    assert_eq!(leaves.len(), 43);
+    // 32 KiB pieces of 2 leaves; the file's tree is 64 leaves wide, 6 levels above them.
+    let height = 6;
+    let one_piece =
+        HashRequest { pieces_root: root, base_layer: 0, index: 6, length: 2, proof_layers: 5 };
+    for request in [
+        one_piece,
+        HashRequest { index: 42, length: 1, ..one_piece },
+        HashRequest { index: 32, length: 32, ..one_piece },
+        HashRequest { index: 0, length: 64, proof_layers: 0, ..one_piece },
+    ] {
+        let Message::Hashes { request: answered, hashes } = ask(&mut peer, request) else {
+            panic!("{request:?} is answered")
+        };
+        assert_eq!(answered, request);
+        let (first, length) = (request.index as usize, request.length as usize);
+        let real = leaves.len().min(first + length).saturating_sub(first);
+        assert_eq!(hashes[..real], leaves[first..first + real], "{request:?}");
+        if request.length.is_power_of_two() && request.proof_layers == 5 {
+            let span = Span::new(0, request.index, request.length, 5, height).expect("fits");
+            assert!(check_answer(&root, span, height, &hashes), "{request:?}");
+        }
+    }
+}
+
+#[test]
+fn leaf_hashes_of_a_piece_the_seed_does_not_have_are_rejected() {
+    let env = TestEnv::new();
+    env.tree("tree", TREE);
+    env.run(&["create", "--v2", "-p", "32K", "tree"]).expect_code(0);
+    let meta = Metainfo::load(&env.path("tree.torrent")).expect("the torrent loads");
+    let file = big_file(&meta);
+    let path = format!("tree/{}", meta.info.files[file].path.join("/"));
+    // Damage the file's fourth piece (leaves 6 and 7).
+    env.flip_byte(&path, 3 * 32 * 1024 + 5);
+    let args = ["seed", "tree.torrent", "tree", "--bind", "127.0.0.1", "-p", "0", "--json"];
+    let mut seed = Running::spawn(env.mt(&args));
+    let seeding = seed.wait_for_event("seeding", STARTUP);
+    assert_eq!(seeding["missing_pieces"], 1, "{seeding}");
+    let addr = seeding["addr"].as_str().expect("an addr");
+    let mut peer = RawPeer::connect(addr).expect("connect to the seed");
+    peer.handshake(meta.info_hash, peer_id(1)).expect("handshake");
+    let root = meta.info.files[file].pieces_root.expect("a pieces root");
+    let damaged =
+        HashRequest { pieces_root: root, base_layer: 0, index: 6, length: 2, proof_layers: 5 };
+    for request in [damaged, HashRequest { index: 0, length: 16, ..damaged }] {
+        assert_eq!(ask(&mut peer, request), Message::HashReject(request), "{request:?}");
+    }
+    let good = HashRequest { index: 8, ..damaged };
+    assert!(matches!(ask(&mut peer, good), Message::Hashes { .. }), "a verified piece is");
 }
