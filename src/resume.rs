@@ -7,10 +7,20 @@
 //! holds the verified-piece bitfield and, for each file, the [`FileStamp`] (size,
 //! modification time, inode) the file had when the record was written.
 //!
+//! Besides the durable pieces, a record may list *unsynced* pieces: verified and written, but
+//! only as far as the page cache, together with the kernel's boot id
+//! (`/proc/sys/kernel/random/boot_id`) at the time. The page cache outlives any process (a
+//! `kill -9` loses nothing written), and only a kernel crash or power loss can drop it, which
+//! always means a new boot. So unsynced pieces are trusted while the boot id is the same, and
+//! forgotten (hashed again) after a reboot. This lets `mt get` exit as soon as the last piece
+//! verifies, leaving the kernel to write the data back, as any copy does, without a restart
+//! ever trusting a piece a crash may have lost.
+//!
 //! Invariants:
-//! - a record never claims a piece before its bytes were made durable (`fdatasync`/`msync`)
-//!   and never claims more than was verified, so after a crash it may lag behind the disk but
-//!   never leads it;
+//! - a record never claims a piece as durable before its bytes were made durable
+//!   (`fdatasync`/`msync`), never claims an unsynced piece outside the boot it was written
+//!   in, and never claims more than was verified, so after a crash it may lag behind the
+//!   disk but never leads it;
 //! - it is written to a temporary name, synced and renamed into place: a crash leaves the old
 //!   record or the new one, never a mix;
 //! - a claim holds only while every file the piece touches still has its recorded stamp; a
@@ -118,11 +128,23 @@ pub fn stamps(paths: &[PathBuf]) -> Vec<Option<FileStamp>> {
     paths.iter().map(|p| FileStamp::of(p)).collect()
 }
 
+/// The kernel's id of the running boot, or `None` where the kernel does not say.
+pub fn boot_id() -> Option<String> {
+    let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty() && id.len() <= 64).then(|| id.to_string())
+}
+
 /// One resume record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResumeRecord {
     /// Verified pieces whose bytes were durable when the record was written.
     pub pieces: Bitfield,
+    /// Verified pieces written to the page cache but not yet synced, in boot [`Self::boot`]
+    /// (see the module docs). A loaded record keeps them only when that is the running boot.
+    pub unsynced: Bitfield,
+    /// The boot id the unsynced pieces belong to.
+    pub boot: Option<String>,
     /// Each file's stamp then; `None` for a file that was missing or whose stamp was unsure.
     pub files: Vec<Option<FileStamp>>,
 }
@@ -132,6 +154,9 @@ pub struct ResumeRecord {
 pub struct Trust {
     /// Pieces the record claims, every file of which still matches.
     pub good: Bitfield,
+    /// The pieces of `good` that are claimed only as unsynced: a sync must make them
+    /// durable before a record may claim them as such.
+    pub unsynced: Bitfield,
     /// Per file: it matches its recorded stamp, so what the record says of its pieces holds.
     pub matching: Vec<bool>,
 }
@@ -159,10 +184,18 @@ impl ResumeRecord {
                     )
             })
             .collect();
-        let mut trust = Trust { good: Bitfield::new(self.pieces.len()), matching };
+        let count = self.pieces.len();
+        let mut trust =
+            Trust { good: Bitfield::new(count), unsynced: Bitfield::new(count), matching };
         for piece in self.pieces.iter_set() {
             if trust.known(layout, piece) {
                 trust.good.set(piece);
+            }
+        }
+        for piece in self.unsynced.iter_set() {
+            if trust.known(layout, piece) && !trust.good.get(piece) {
+                trust.good.set(piece);
+                trust.unsynced.set(piece);
             }
         }
         trust
@@ -211,6 +244,17 @@ impl ResumeStore {
             return None;
         }
         let pieces = Bitfield::from_bytes(value.get("pieces")?.as_bytes()?, count).ok()?;
+        // Unsynced claims hold only in the boot that made them; a malformed list is none.
+        let boot = boot_id();
+        let unsynced = match (value.get("unsynced"), value.get("boot id")) {
+            (Some(list), Some(then))
+                if boot.is_some() && then.as_bytes() == boot.as_deref().map(str::as_bytes) =>
+            {
+                list.as_bytes().and_then(|b| Bitfield::from_bytes(b, count).ok())
+            }
+            _ => None,
+        };
+        let unsynced = unsynced.unwrap_or_else(|| Bitfield::new(count));
         let files = value.get("files")?.as_list()?;
         if files.len() != layout.file_count() {
             return None;
@@ -222,7 +266,8 @@ impl ResumeStore {
                 _ => FileStamp::from_value(f).map(Some),
             })
             .collect::<Option<Vec<_>>>()?;
-        Some(ResumeRecord { pieces, files })
+        let boot = boot.filter(|_| unsynced.count() > 0);
+        Some(ResumeRecord { pieces, unsynced, boot, files })
     }
 
     /// Writes `record` atomically (temporary name, sync, rename).
@@ -232,13 +277,18 @@ impl ResumeStore {
             .iter()
             .map(|f| f.map_or(Value::List(Vec::new()), FileStamp::to_value))
             .collect();
-        let value = bencode::dict([
+        let mut entries = vec![
             ("files", Value::List(files)),
             ("info hash", Value::bytes(self.info_hash.0)),
             ("piece count", Value::Int(i64::from(record.pieces.len()))),
             ("pieces", Value::bytes(record.pieces.as_bytes())),
             ("root", Value::bytes(self.root.as_os_str().as_bytes())),
-        ]);
+        ];
+        if let Some(boot) = record.boot.as_ref().filter(|_| record.unsynced.count() > 0) {
+            entries.push(("boot id", Value::bytes(boot.as_bytes())));
+            entries.push(("unsynced", Value::bytes(record.unsynced.as_bytes())));
+        }
+        let value = bencode::dict(entries);
         if let Some(folder) = self.path.parent() {
             use std::os::unix::fs::DirBuilderExt;
             fs::DirBuilder::new().recursive(true).mode(0o700).create(folder)?;
@@ -279,7 +329,12 @@ mod tests {
         let mut pieces = Bitfield::new(4);
         pieces.set(1);
         pieces.set(3);
-        let record = ResumeRecord { pieces, files: vec![FileStamp::of(&data), None] };
+        let record = ResumeRecord {
+            pieces,
+            unsynced: Bitfield::new(4),
+            boot: None,
+            files: vec![FileStamp::of(&data), None],
+        };
         let saved = store(dir.path(), &data);
         assert_eq!(saved.load(&layout), None);
         saved.save(&record).expect("save");
@@ -299,7 +354,12 @@ mod tests {
         let layout = Layout::new(4, &[6, 6]).expect("layout");
         let a = FileStamp { size: 6, mtime: 1, mtime_nsec: 2, inode: 3 };
         let b = FileStamp { size: 6, mtime: 1, mtime_nsec: 2, inode: 4 };
-        let record = ResumeRecord { pieces: Bitfield::full(3), files: vec![Some(a), Some(b)] };
+        let record = ResumeRecord {
+            pieces: Bitfield::full(3),
+            unsynced: Bitfield::new(3),
+            boot: None,
+            files: vec![Some(a), Some(b)],
+        };
         let trust = record.trust(&layout, &[Some(a), Some(b)]);
         assert_eq!(trust.good.count(), 3);
         let touched = FileStamp { mtime_nsec: 9, ..b };
@@ -308,5 +368,36 @@ mod tests {
         assert_eq!(trust.matching, [true, false]);
         let trust = record.trust(&layout, &[None, Some(b)]);
         assert!(!trust.good.get(0) && !trust.good.get(1) && trust.good.get(2));
+    }
+
+    #[test]
+    fn unsynced_claims_hold_in_the_boot_that_made_them_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        fs::write(&data, [1u8; 100]).expect("write");
+        let layout = Layout::new(32, &[100]).expect("layout");
+        let mut pieces = Bitfield::new(4);
+        pieces.set(0);
+        let mut unsynced = Bitfield::new(4);
+        unsynced.set(2);
+        let files = vec![FileStamp::of(&data)];
+        let saved = store(dir.path(), &data);
+        let Some(boot) = boot_id() else {
+            eprintln!("SKIPPED: this kernel has no boot id, so no record holds unsynced claims");
+            return;
+        };
+        let record = ResumeRecord { pieces, unsynced, boot: Some(boot), files };
+        saved.save(&record).expect("save");
+        let loaded = saved.load(&layout).expect("load");
+        assert_eq!(loaded, record, "this boot keeps them");
+        let trust = loaded.trust(&layout, &[FileStamp::of(&data)]);
+        assert!(trust.good.get(0) && trust.good.get(2) && !trust.good.get(1));
+        assert!(trust.unsynced.get(2) && !trust.unsynced.get(0));
+
+        let other = ResumeRecord { boot: Some("another boot".into()), ..record.clone() };
+        saved.save(&other).expect("save");
+        let loaded = saved.load(&layout).expect("load");
+        assert_eq!(loaded.unsynced.count(), 0, "after a reboot they are hashed again");
+        assert_eq!(loaded.pieces, record.pieces, "durable claims stay");
     }
 }

@@ -84,6 +84,9 @@ pub struct SessionConfig {
     pub resume: Option<ResumeStore>,
     /// The pieces already verified on disk.
     pub have: Bitfield,
+    /// The pieces of `have` that a resume record of this boot vouched for before any sync
+    /// made them durable (see [`crate::resume`]); the session makes them durable.
+    pub unsynced: Bitfield,
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
     /// When the listen port is taken, try the next ones.

@@ -147,6 +147,7 @@ impl NetOptions {
             storage: Arc::new(prepared.storage),
             resume: prepared.resume,
             have: prepared.have,
+            unsynced: prepared.unsynced,
             listen: self.listen,
             next_free_port: self.next_free_port,
             peers: self.peers,

@@ -60,17 +60,19 @@ pub struct Disk {
 }
 
 impl Disk {
-    /// Starts the disk and sync threads for `storage`, whose pieces in `have` are
-    /// durable already; they answer on `control`. The resume record goes to `store`.
+    /// Starts the disk and sync threads for `storage`, whose pieces in `have` are verified
+    /// and durable but those in `unsynced`; they answer on `control`. The resume record goes
+    /// to `store`.
     pub fn new(
         storage: Arc<Storage>,
         meta: &Arc<Metainfo>,
         control: Sender<Control>,
         store: Option<ResumeStore>,
         have: Bitfield,
+        unsynced: &Bitfield,
     ) -> Result<Disk, Error> {
         let (jobs, queued) = crossbeam_channel::bounded(QUEUE);
-        let durable = Durable::start(storage.clone(), store, have, control.clone())?;
+        let durable = Durable::start(storage.clone(), store, have, unsynced, control.clone())?;
         let writer = start_writer(&storage, meta, control, queued)?;
         Ok(Disk {
             storage,
@@ -102,6 +104,11 @@ impl Disk {
             // The thread ends only when this sender is dropped, so this cannot fail.
             let _ = jobs.send(job);
         }
+    }
+
+    /// True when the data must be flushed before the session ends (see [`Durable`]).
+    pub fn flush_at_end(&self) -> bool {
+        self.durable.flush_at_end()
     }
 
     /// Queues a piece that passed its hash check to be made durable and recorded.
@@ -188,8 +195,8 @@ mod tests {
         let storage = Arc::new(storage);
         let (control, answers) = crossbeam_channel::unbounded();
         let have = crate::bitfield::Bitfield::new(2);
-        let mut disk =
-            Disk::new(storage.clone(), &meta, control, None, have).expect("disk threads");
+        let mut disk = Disk::new(storage.clone(), &meta, control, None, have.clone(), &have)
+            .expect("disk threads");
 
         let slow_disk = storage.write_gate.lock().expect("gate");
         let started = Instant::now();

@@ -74,6 +74,9 @@ pub struct Prepared {
     pub storage: Storage,
     /// Verified pieces.
     pub have: Bitfield,
+    /// The pieces of `have` a resume record of this boot vouched for as unsynced: written,
+    /// not yet durable.
+    pub unsynced: Bitfield,
     /// The file or top folder the data lives at.
     pub root: PathBuf,
     /// Why pieces that are missing cannot be repaired, when they cannot.
@@ -133,7 +136,9 @@ pub fn open_for_seeding(
         }
     };
     let have = bitfield_of(&status);
-    let mut prepared = Prepared { storage, have, root, warning: None, hashed: 0, resume: store };
+    let unsynced = unsynced_of(trust.as_ref(), &have);
+    let mut prepared =
+        Prepared { storage, have, unsynced, root, warning: None, hashed: 0, resume: store };
     if !prepared.have.is_complete() && prepared.have.count() > 0 {
         let absent: Vec<bool> = (0..paths.len())
             .map(|index| prepared.storage.unavailable(index).is_some() && !paths[index].exists())
@@ -163,7 +168,7 @@ pub fn open_for_seeding(
         }
     }
     prepared.hashed = hashed.load(Ordering::Relaxed);
-    record_start(&prepared, &paths, stamps);
+    record_start(&mut prepared, &paths, stamps);
     Ok(prepared)
 }
 
@@ -207,15 +212,30 @@ fn verify_listed(
         .collect()
 }
 
+/// The good pieces a record vouched for only as unsynced.
+fn unsynced_of(trust: Option<&Trust>, have: &Bitfield) -> Bitfield {
+    let mut unsynced = Bitfield::new(have.len());
+    for piece in trust.into_iter().flat_map(|t| t.unsynced.iter_set()) {
+        if have.get(piece) {
+            unsynced.set(piece);
+        }
+    }
+    unsynced
+}
+
 /// Writes a new resume record when this start hashed anything: what verified, with the
-/// files' `stamps`, once the files are synced. A failure only costs the next start a hash:
-/// the session writes the record again as it goes.
-fn record_start(prepared: &Prepared, paths: &[PathBuf], stamps: Vec<Option<FileStamp>>) {
+/// files' `stamps`, once the files are synced (which makes every piece durable). A failure
+/// only costs the next start a hash: the session writes the record again as it goes.
+fn record_start(prepared: &mut Prepared, paths: &[PathBuf], stamps: Vec<Option<FileStamp>>) {
     let Some(store) = &prepared.resume else { return };
     if prepared.hashed == 0 || resume::sync_files(paths).is_err() {
         return;
     }
-    let _ = store.save(&ResumeRecord { pieces: prepared.have.clone(), files: stamps });
+    prepared.unsynced = Bitfield::new(prepared.have.len());
+    let pieces = prepared.have.clone();
+    let record =
+        ResumeRecord { pieces, unsynced: prepared.unsynced.clone(), boot: None, files: stamps };
+    let _ = store.save(&record);
 }
 
 /// Hashes again, in the storage now open for writing, the pieces that were not good and lie
@@ -302,6 +322,7 @@ pub fn open_for_download(
     let store = options.store(meta, &root);
     let trust = options.trust(store.as_ref(), meta, &before).unwrap_or_else(|| Trust {
         good: Bitfield::new(meta.layout().piece_count()),
+        unsynced: Bitfield::new(meta.layout().piece_count()),
         matching: vec![false; paths.len()],
     });
     let layout = meta.layout();
@@ -320,8 +341,9 @@ pub fn open_for_download(
     let have = bitfield_of(&status);
     let hashed = hashed.load(Ordering::Relaxed);
     let warning = apply_attributes(meta, &paths)?;
-    let prepared = Prepared { storage, have, root, warning, hashed, resume: store };
-    record_start(&prepared, &paths, stamps);
+    let unsynced = unsynced_of(Some(&trust), &have);
+    let mut prepared = Prepared { storage, have, unsynced, root, warning, hashed, resume: store };
+    record_start(&mut prepared, &paths, stamps);
     Ok(prepared)
 }
 

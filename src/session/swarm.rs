@@ -132,6 +132,7 @@ pub fn run(
         control.clone(),
         config.resume.take(),
         config.have.clone(),
+        &config.unsynced,
     )?;
     let counters = Arc::new(Counters::default());
     counters.left.store(picker.missing_bytes(), Ordering::Relaxed);
@@ -206,7 +207,12 @@ pub fn run(
     drop(lsd);
     drop(registration);
     swarm.disk.finish();
-    let flushed = swarm.disk.storage.flush(0..layout.total_length());
+    // Where pieces may be recorded unsynced, the kernel writes the data back on its own.
+    let flushed = if swarm.disk.flush_at_end() {
+        swarm.disk.storage.flush(0..layout.total_length())
+    } else {
+        Ok(())
+    };
     let stats = swarm.stats();
     outcome?;
     flushed.map_err(Error::from)?;

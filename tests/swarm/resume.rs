@@ -3,6 +3,10 @@
 //! is hashed again alone; `--recheck` hashes everything; and after `kill -9` the record lags
 //! behind the disk but never claims a piece that is not there.
 //!
+//! A download exits without waiting for its data to reach the disk: its record lists the
+//! pieces not yet synced as trusted in the running boot only, so a restart in the same boot
+//! (a seed of what was just downloaded) hashes nothing.
+//!
 //! "Hashed" is the `hashed_bytes` of the `seeding`/`started` line. That the data is not even
 //! read is checked from the kernel's side: the data is dropped from the page cache first
 //! (`posix_fadvise(POSIX_FADV_DONTNEED)`), then `read_bytes` in `/proc/<pid>/io` counts what
@@ -156,8 +160,11 @@ fn a_download_killed_with_sigkill_restarts_from_a_record_that_never_leads() {
         .expect("a record was written while downloading");
     let data: Vec<u8> =
         FILES.iter().flat_map(|(name, _)| env.read(&format!("copy/{name}"))).collect();
-    assert!(record.pieces.count() > 0, "pieces were recorded: {partial}");
-    for piece in record.pieces.iter_set() {
+    // Durable or unsynced (trusted in this boot only): either way on disk as every reader
+    // sees it, since a kill leaves the page cache alone.
+    let claimed: Vec<u32> = record.pieces.iter_set().chain(record.unsynced.iter_set()).collect();
+    assert!(!claimed.is_empty(), "pieces were recorded: {partial}");
+    for &piece in &claimed {
         let range = meta.layout().piece_range(mt::types::PieceIndex(piece));
         let bytes = &data[usize::try_from(range.start).expect("small")..]
             [..usize::try_from(range.end - range.start).expect("small")];
@@ -169,7 +176,23 @@ fn a_download_killed_with_sigkill_restarts_from_a_record_that_never_leads() {
     let addr = seeding["addr"].as_str().expect("seeding line has an addr");
     let out = env.get("album.torrent", "copy", &["--peer", addr]);
     out.expect_code(0);
-    assert!(out.event("started")["have_pieces"].as_u64() >= Some(u64::from(record.pieces.count())));
+    assert!(out.event("started")["have_pieces"].as_u64() >= Some(claimed.len() as u64));
     assert_same_tree(&env.path("album"), &env.path("copy"));
     assert_same_file(&env.path("album/b.bin"), &env.path("copy/b.bin"));
+}
+
+#[test]
+fn a_finished_download_is_seeded_in_the_same_boot_without_hashing() {
+    let env = TestEnv::new();
+    album(&env);
+    let (_seed, seeding) = seed(&env, &[]);
+    let addr = seeding["addr"].as_str().expect("seeding line has an addr");
+    env.get("album.torrent", "copy", &["--peer", addr]).expect_code(0);
+
+    let mut args = vec!["seed", "album.torrent", "copy", "--bind", "127.0.0.1", "-p", "0"];
+    args.push("--json");
+    let mut again = Running::spawn(env.mt(&args));
+    let seeding = again.wait_for_event("seeding", STARTUP);
+    assert_eq!(hashed(&seeding), 0, "the download's record vouches for every piece: {seeding}");
+    assert_eq!(seeding["missing_pieces"], 0);
 }
