@@ -28,6 +28,7 @@ mod libtorrent_hybrid;
 mod libtorrent_v2;
 mod lsd;
 mod lying_peer;
+mod magnet_cache;
 mod magnet_get;
 mod many_files;
 mod many_hosts;
