@@ -13,6 +13,7 @@ use mt::merkle::Node;
 use mt::metainfo::{Info, Metainfo};
 use mt::registry::Registry;
 use mt::state::StateDir;
+use mt::state::magnets::Kept;
 use mt::types::PeerId;
 
 use super::output::escaped;
@@ -29,11 +30,34 @@ pub struct FromMagnet {
     pub torrent_bytes: Vec<u8>,
     /// The link's `x.pe` peers.
     pub peers: Vec<SocketAddr>,
+    /// Where the `info` dictionary came from.
+    pub metadata_from: Source,
+    /// Where the piece layers came from; `None` when the torrent needs none.
+    pub piece_layers_from: Option<Source>,
 }
 
-/// Reads `text` as a magnet link and fetches its torrent, or takes it from the state folder
-/// when an earlier run fetched it; `peers` are those from the command line. Prints what it
-/// does unless `quiet`.
+/// Where part of a magnet link's torrent came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Kept in the state folder by an earlier run.
+    Kept,
+    /// Fetched from peers now.
+    Peers,
+}
+
+impl Source {
+    /// The word for `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Kept => "kept",
+            Source::Peers => "peers",
+        }
+    }
+}
+
+/// Reads `text` as a magnet link and fetches its torrent, or takes what an earlier run
+/// fetched from the state folder; `peers` are those from the command line. Prints what it
+/// does unless `quiet`; a damaged kept entry is a warning, and is fetched again.
 pub fn torrent_from_magnet(
     text: &str,
     peers: &[SocketAddr],
@@ -44,14 +68,18 @@ pub fn torrent_from_magnet(
 ) -> Result<FromMagnet, Error> {
     let link = MagnetLink::parse(text).map_err(magnet_error)?;
     let link_peers: Vec<SocketAddr> = link.peers.iter().filter_map(|p| p.parse().ok()).collect();
-    let state = StateDir::for_user();
+    let cache = StateDir::for_user().map(|state| state.magnets());
+    let hashes = fetch::Hashes { v1: link.has_v1.then_some(link.info_hash), v2: link.info_hash_v2 };
     let mut layer_peers: Vec<SocketAddr> = [peers, &link_peers].concat();
-    let info = match state.as_ref().and_then(|state| state.load_info(link.info_hash)) {
+    let kept = cache.as_ref().and_then(|cache| {
+        usable(cache.load_info(link.info_hash, |info| hashes.matches(info)), "metadata", &link)
+    });
+    let (info, metadata_from) = match kept {
         Some(info) => {
             if !quiet {
                 println!("metadata of {} found from an earlier run", link.info_hash);
             }
-            info
+            (info, Source::Kept)
         }
         None => {
             let (info, source) = fetch_from_peers(
@@ -62,44 +90,94 @@ pub fn torrent_from_magnet(
                 timeout,
                 quiet,
             )?;
-            if let Some(Err(err)) = state.map(|state| state.save_info(link.info_hash, &info)) {
+            if let Some(Err(err)) = cache.as_ref().map(|c| c.save_info(link.info_hash, &info)) {
                 eprintln!("mt: warning: cannot keep the fetched metadata for next time: {err}");
             }
             layer_peers.insert(0, source);
-            info
+            (info, Source::Peers)
         }
     };
-    let layers = piece_layers(&link, &info, layer_peers, timeout, quiet)?;
-    let torrent_bytes = fetch::torrent_bytes(&info, &link.trackers, &layers);
-    let meta = Metainfo::from_bytes(&torrent_bytes).map_err(|reason| {
+    let invalid = |reason: String| {
         Error::Network(format!(
             "magnet link {}: the metadata is not a valid torrent: {reason}",
             link.info_hash
         ))
-    })?;
-    Ok(FromMagnet { meta, torrent_bytes, peers: link_peers })
+    };
+    let parsed = Info::from_bytes(&info).map_err(invalid)?;
+    if !parsed.version.has_v2() || parsed.files_with_piece_layers().is_empty() {
+        let torrent_bytes = fetch::torrent_bytes(&info, &link.trackers, &[]);
+        let meta = Metainfo::from_bytes(&torrent_bytes).map_err(invalid)?;
+        let piece_layers_from = None;
+        return Ok(FromMagnet {
+            meta,
+            torrent_bytes,
+            peers: link_peers,
+            metadata_from,
+            piece_layers_from,
+        });
+    }
+    let kept = cache
+        .as_ref()
+        .and_then(|cache| usable(cache.load_layers(link.info_hash), "piece layers", &link));
+    if let Some(layers) = kept {
+        let torrent_bytes = fetch::torrent_bytes(&info, &link.trackers, &layers);
+        match Metainfo::from_bytes(&torrent_bytes) {
+            Ok(meta) => {
+                if !quiet {
+                    println!("piece layers of {} found from an earlier run", link.info_hash);
+                }
+                let piece_layers_from = Some(Source::Kept);
+                return Ok(FromMagnet {
+                    meta,
+                    torrent_bytes,
+                    peers: link_peers,
+                    metadata_from,
+                    piece_layers_from,
+                });
+            }
+            Err(reason) => eprintln!(
+                "mt: warning: the kept piece layers of {} are damaged ({reason}); fetching them \
+                 again",
+                link.info_hash
+            ),
+        }
+    }
+    let layers = piece_layers(&link, &parsed, layer_peers, timeout, quiet)?;
+    let torrent_bytes = fetch::torrent_bytes(&info, &link.trackers, &layers);
+    let meta = Metainfo::from_bytes(&torrent_bytes).map_err(invalid)?;
+    if let Some(Err(err)) = cache.as_ref().map(|c| c.save_layers(link.info_hash, &layers)) {
+        eprintln!("mt: warning: cannot keep the fetched piece layers for next time: {err}");
+    }
+    let piece_layers_from = Some(Source::Peers);
+    Ok(FromMagnet { meta, torrent_bytes, peers: link_peers, metadata_from, piece_layers_from })
+}
+
+/// What the state folder kept of `what` for `link`, if it can be used; a damaged entry is
+/// a warning.
+fn usable<T>(kept: Kept<T>, what: &str, link: &MagnetLink) -> Option<T> {
+    match kept {
+        Kept::Found(value) => Some(value),
+        Kept::Absent => None,
+        Kept::Damaged(reason) => {
+            eprintln!(
+                "mt: warning: the kept {what} of {} is damaged ({reason}); fetching it again",
+                link.info_hash
+            );
+            None
+        }
+    }
 }
 
 /// The piece layers of a v2 torrent's files longer than a piece, which its metadata lacks,
-/// from `addrs` (the metadata's source first) and same-host peers; none for a v1 torrent.
+/// from `addrs` (the metadata's source first) and same-host peers.
 fn piece_layers(
     link: &MagnetLink,
-    info: &[u8],
+    parsed: &Info,
     mut addrs: Vec<SocketAddr>,
     timeout: Option<Duration>,
     quiet: bool,
 ) -> Result<Vec<(Node, Vec<Node>)>, Error> {
-    let invalid = |reason| {
-        Error::Network(format!(
-            "magnet link {}: the metadata is not a valid torrent: {reason}",
-            link.info_hash
-        ))
-    };
-    let parsed = Info::from_bytes(info).map_err(invalid)?;
     let files = parsed.files_with_piece_layers();
-    if !parsed.version.has_v2() || files.is_empty() {
-        return Ok(Vec::new());
-    }
     let registry = Registry::for_user();
     if registry.check().is_ok() {
         addrs.extend(registry.lookup(link.info_hash));
@@ -109,7 +187,7 @@ fn piece_layers(
         println!("fetching the piece layers of {} files from {} peers", files.len(), addrs.len());
     }
     let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
-    fetch::fetch_piece_layers(&parsed, link.info_hash, PeerId::generate(), &addrs, timeout)
+    fetch::fetch_piece_layers(parsed, link.info_hash, PeerId::generate(), &addrs, timeout)
         .map_err(|e| Error::Network(format!("magnet link {}: {e}", link.info_hash)))
 }
 

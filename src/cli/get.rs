@@ -137,6 +137,8 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
             if let Some(path) = &args.save_torrent {
                 write_atomically(path, &fetched.torrent_bytes, true)?;
             }
+            let (metadata_from, piece_layers_from) =
+                (fetched.metadata_from, fetched.piece_layers_from);
             let mut meta = fetched.meta;
             // The link's web seeds (`ws`) join those the torrent names.
             if let Ok(link) = MagnetLink::parse(text) {
@@ -158,6 +160,8 @@ pub fn run(args: GetArgs) -> Result<i32, Error> {
                     "event": "metadata",
                     "name": meta.info.name,
                     "info_hash": meta.info_hash.to_hex(),
+                    "metadata_from": metadata_from.as_str(),
+                    "piece_layers_from": piece_layers_from.map(fetch::Source::as_str),
                 }));
             }
             Arc::new(meta)
