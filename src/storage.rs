@@ -330,6 +330,12 @@ impl Storage {
         self.each_mapped(range, |map, offset, len| map.prefault_read(offset, len));
     }
 
+    /// Asks the kernel to start reading `range` into the page cache without waiting for it
+    /// (mapped files only).
+    pub fn will_need(&self, range: Range<u64>) {
+        self.each_mapped(range, |map, offset, len| map.advise_will_need(offset, len));
+    }
+
     /// Hints that the data will be read in order soon (mapped files only).
     pub fn advise_sequential(&self) {
         self.sequential.store(true, Ordering::Relaxed);

@@ -126,6 +126,13 @@ impl Map {
         let _ = self.raw.advise_range(Advice::PopulateRead, start, len);
     }
 
+    /// Starts reading `offset..offset+len` into the page cache without waiting for it.
+    pub fn advise_will_need(&self, offset: usize, len: usize) {
+        let (start, len) = self.pages(offset, len);
+        // A hint: where the kernel declines, reads fault the pages in as usual.
+        let _ = self.raw.advise_range(Advice::WillNeed, start, len);
+    }
+
     /// Tells the kernel we will read the whole mapping in order.
     pub fn advise_sequential(&self) {
         // Advice is a hint; a kernel that declines it changes nothing we rely on.
