@@ -1,18 +1,27 @@
-//! Piece hashing with rayon over mapped files: create, verify-all and verify-one.
+//! Piece hashing over mapped files: create, verify-all and verify-one.
 //!
 //! A piece is checked against every hash the torrent has for it ([`Expected`]): the v1
 //! SHA-1 of the whole piece, and for v2 and hybrid torrents the BEP 52 merkle hash of the
 //! piece's part of its file, both taken in one pass over the bytes.
 //!
-//! Pieces are hashed in parallel, each thread taking contiguous runs of pieces (about 8 MiB)
-//! so reads stay sequential: a run is faulted in with one call, hashed in place (mapped bytes
-//! are never copied), then its pages are released from our resident memory, so hashing a file larger than RAM
-//! keeps RSS small (the page cache, which the kernel manages, is not ours). Progress is an
-//! atomic byte counter the caller may poll from another thread.
+//! Pieces are hashed in parallel, one thread per core, each thread taking the next run of
+//! pieces (about 8 MiB) in stream order, so the threads work on neighbouring runs and the
+//! disk reads near-sequentially. A run is faulted in with one call, hashed in place (mapped
+//! bytes are never copied), then its pages are released from our resident memory, so
+//! hashing a file larger than RAM keeps RSS small (the page cache, which the kernel manages,
+//! is not ours). Reads overlap hashing: a read-ahead thread asks the kernel, without
+//! waiting, to read the runs up to 64 MiB ahead of the oldest run not yet hashed
+//! (`madvise(MADV_WILLNEED)`, which starts the reads of a file's next pages before a hasher
+//! reaches them, the next files of a folder included), in order, so the disk is kept busy
+//! with one sequential stream while every core hashes (`pipeline`). Measured on a cold
+//! page cache, this made `create --hybrid` of a 2 GiB file and of a folder as fast as with a
+//! warm one; the read-ahead thread faulting the runs in itself (`MADV_POPULATE_READ`), one
+//! after the other, was slower than no read-ahead at all: one synchronous stream of faults
+//! keeps too few reads in flight. Progress is an atomic byte counter the caller may poll from
+//! another thread.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rayon::prelude::*;
 use sha1::{Digest, Sha1};
 
 use crate::error::Error;
@@ -20,6 +29,8 @@ use crate::merkle::PieceHasher;
 use crate::metainfo::Metainfo;
 use crate::storage::{Storage, StorageError};
 use crate::types::PieceIndex;
+
+mod pipeline;
 
 /// The hashes a torrent's pieces are checked against.
 #[derive(Clone, Copy)]
@@ -91,6 +102,10 @@ pub enum PieceStatus {
 /// Pieces are hashed in runs of about this many bytes: each run is faulted in with one
 /// call, hashed in order, then released with one call.
 const RUN_BYTES: u64 = 8 << 20;
+
+/// How far ahead of the oldest run not yet hashed the disk is asked to read (at least two
+/// runs): enough to keep it busy while a run is hashed, small next to the page cache.
+const AHEAD_BYTES: u64 = 64 << 20;
 
 /// SHA-1 of one piece as it is on disk; its pages are released afterwards.
 pub fn hash_piece(storage: &Storage, piece: PieceIndex) -> Result<[u8; 20], StorageError> {
@@ -165,26 +180,38 @@ fn hash_runs<T: Send>(
         .step_by(per_run as usize)
         .map(|first| first..first.saturating_add(per_run).min(layout.piece_count()))
         .collect();
-    let results: Vec<Vec<T>> = pool(threads)?.install(|| {
-        runs.into_par_iter()
-            .map(|run| {
-                let bytes = layout.piece_offset(PieceIndex(run.start))
-                    ..layout.piece_range(PieceIndex(run.end - 1)).end;
-                storage.prefetch(bytes.clone());
-                let mut scratch = Vec::new();
-                let out = run
-                    .map(|index| {
-                        let piece = PieceIndex(index);
-                        let out = each(piece, &mut scratch);
-                        progress.fetch_add(u64::from(layout.piece_len(piece)), Ordering::Relaxed);
-                        out
-                    })
-                    .collect();
-                storage.release(bytes);
-                out
-            })
-            .collect()
-    });
+    let bytes = |run: &std::ops::Range<u32>| {
+        layout.piece_offset(PieceIndex(run.start))..layout.piece_range(PieceIndex(run.end - 1)).end
+    };
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let run_bytes = u64::from(per_run) * u64::from(layout.piece_length());
+    let window = usize::try_from(AHEAD_BYTES / run_bytes).unwrap_or(1).max(2);
+    let results = pipeline::run(
+        runs.len(),
+        threads,
+        window,
+        |k| storage.will_need(bytes(&runs[k])),
+        |k| {
+            let run = runs[k].clone();
+            let range = bytes(&run);
+            storage.prefetch(range.clone());
+            let mut scratch = Vec::new();
+            let out: Vec<T> = run
+                .map(|index| {
+                    let piece = PieceIndex(index);
+                    let out = each(piece, &mut scratch);
+                    progress.fetch_add(u64::from(layout.piece_len(piece)), Ordering::Relaxed);
+                    out
+                })
+                .collect();
+            storage.release(range);
+            out
+        },
+    )
+    .map_err(|e| Error::Usage(format!("cannot start {threads} hashing threads: {e}")))?;
     Ok(results.into_iter().flatten().collect())
 }
 
@@ -253,14 +280,6 @@ pub fn verify_all(
     progress: &AtomicU64,
 ) -> Result<Vec<PieceStatus>, Error> {
     hash_runs(storage, threads, progress, |piece, scratch| expected.check(storage, piece, scratch))
-}
-
-fn pool(threads: usize) -> Result<rayon::ThreadPool, Error> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("mt-hash-{i}"))
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {threads} hashing threads: {e}")))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! # Data flow
 //!
 //! ```text
-//! create: files → layout → hash (rayon, mmap) → metainfo → .torrent
+//! create: files → layout → hash (a thread per core, read-ahead, mmap) → metainfo → .torrent
 //! seed:   .torrent → metainfo → storage (mmap) → hash::verify_all → bitfield → session ⇄ peers ⇄ TCP
 //! get:    .torrent → metainfo → trackers / --peer / registry / DHT / LSD → session → peer threads ⇄ wire
 //!         picker chooses blocks → storage write (pwrite) → hash piece (mapped) → have → all peers
