@@ -15,6 +15,7 @@
 //!   [`crate::Error`].
 
 pub mod allowed_fast;
+pub mod blocks;
 pub mod error;
 pub mod extension;
 pub mod framing;

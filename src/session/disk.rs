@@ -151,6 +151,7 @@ fn start_writer(
                         if let Err(err) = storage.write(start, &data) {
                             let _ = control.send(Control::WriteFailed(err));
                         }
+                        crate::wire::blocks::recycle(data);
                     }
                     Job::Hash { piece } => {
                         let (storage, meta, control) =

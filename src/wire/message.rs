@@ -380,7 +380,7 @@ fn parse(id: u8, payload: &[u8]) -> Option<Result<Message, WireError>> {
             Some((&[p0, p1, p2, p3, b0, b1, b2, b3], data)) => Ok(Message::Piece {
                 piece: u32::from_be_bytes([p0, p1, p2, p3]),
                 begin: u32::from_be_bytes([b0, b1, b2, b3]),
-                data: data.to_vec(),
+                data: super::blocks::block_from(data),
             }),
             None => Err(too_short(8)),
         },
