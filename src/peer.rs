@@ -21,6 +21,7 @@
 
 mod handshake;
 mod in_flight;
+mod outbox;
 mod reader;
 mod writer;
 

@@ -32,7 +32,7 @@
 //! accepted, and each `piece` message waits in `in_transit` until that count passes its end.
 
 use std::collections::VecDeque;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -40,34 +40,17 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use super::outbox::{Counting, Outbox};
 use super::{Link, PeerCommand, PeerEvent, PeerKey, PeerOptions, Uploads};
 use crate::storage::Storage;
 use crate::types::PieceIndex;
-use crate::wire::{BlockInfo, Message, write_message, write_piece};
+use crate::wire::{BlockInfo, Message, write_message};
 
 /// Idle time after which we send a keep-alive.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(60);
 
 /// Time a single socket write may block before the peer counts as stalled.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A socket that counts the bytes the kernel took.
-struct Counting {
-    stream: TcpStream,
-    written: u64,
-}
-
-impl Write for Counting {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.stream.write(buf)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.stream.flush()
-    }
-}
 
 /// Where a connection's writer thread gets its work and reports what it did.
 pub(super) struct Channels {
@@ -79,7 +62,7 @@ pub(super) struct Channels {
 }
 
 struct Writer {
-    out: BufWriter<Counting>,
+    out: Outbox<Counting>,
     key: PeerKey,
     storage: Arc<Storage>,
     options: PeerOptions,
@@ -90,7 +73,6 @@ struct Writer {
     /// Piece messages written but not yet all taken by the socket: (stream offset of their
     /// end, payload bytes).
     in_transit: VecDeque<(u64, u64)>,
-    block: Vec<u8>,
     /// Tokens of the upload limit already taken for the first queued upload.
     paid: u64,
 }
@@ -105,7 +87,7 @@ pub(super) fn run(
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let shutdown = stream.try_clone();
     let mut writer = Writer {
-        out: BufWriter::with_capacity(256 << 10, Counting { stream, written: 0 }),
+        out: Outbox::new(Counting { stream, written: 0 }),
         key,
         storage,
         options,
@@ -113,7 +95,6 @@ pub(super) fn run(
         uploads: VecDeque::new(),
         allowed_fast: Vec::new(),
         in_transit: VecDeque::new(),
-        block: Vec::new(),
         paid: 0,
     };
     // Ended by an error (the reader sees the same broken socket and reports the close), or
@@ -203,13 +184,16 @@ impl Writer {
     fn upload_next(&mut self) -> std::io::Result<()> {
         let Some(info) = self.uploads.pop_front() else { return Ok(()) };
         self.paid = self.paid.saturating_sub(u64::from(info.length));
-        if let Err(reason) = read_block(&self.storage, info, &mut self.block) {
+        let len = usize::try_from(info.length).unwrap_or(usize::MAX);
+        let storage = &self.storage;
+        let read =
+            self.out.piece(info.piece, info.begin, len, |buf| read_block(storage, info, buf));
+        if let Err(reason) = read? {
             let failed = PeerEvent::StorageFailed { block: info, reason };
             let _ = self.channels.events.send((self.key, failed));
             return Ok(());
         }
-        write_piece(&mut self.out, info.piece, info.begin, &self.block)?;
-        let end = self.out.get_ref().written + self.out.buffer().len() as u64;
+        let end = self.out.sink().written + self.out.buffered() as u64;
         self.in_transit.push_back((end, u64::from(info.length)));
         self.settle();
         Ok(())
@@ -245,7 +229,7 @@ impl Writer {
 
     /// Counts the blocks whose `piece` message the socket has taken entirely.
     fn settle(&mut self) {
-        let written = self.out.get_ref().written;
+        let written = self.out.sink().written;
         while let Some(&(end, bytes)) = self.in_transit.front() {
             if end > written {
                 break;
@@ -257,14 +241,14 @@ impl Writer {
     }
 }
 
-/// Reads a requested block; the part of it past the end of the stream (the padded tail of
-/// a v2 torrent, see [`crate::layout::Layout::request_range`]) is zeros.
-fn read_block(storage: &Storage, info: BlockInfo, buf: &mut Vec<u8>) -> Result<(), String> {
+/// Reads a requested block into `buf` (its length); the part of it past the end of the
+/// stream (the padded tail of a v2 torrent, see [`crate::layout::Layout::request_range`])
+/// is zeros.
+fn read_block(storage: &Storage, info: BlockInfo, buf: &mut [u8]) -> Result<(), String> {
     let layout = storage.layout();
     let range = layout
         .request_range(PieceIndex(info.piece), info.begin, info.length)
         .ok_or_else(|| format!("block {}+{} is outside the torrent", info.piece, info.begin))?;
-    buf.resize(usize::try_from(info.length).unwrap_or(0), 0);
     let stored = range.end.min(layout.total_length()).saturating_sub(range.start);
     let stored = usize::try_from(stored).unwrap_or(0).min(buf.len());
     let (data, tail) = buf.split_at_mut(stored);
