@@ -91,9 +91,15 @@ mt_cmd() {
 }
 ref_cmd() {
     case $1 in
-        v1) [ "$have_mk" = 1 ] && echo mktorrent -t "$(nproc)" -l 18 -o "$OUT/mk.torrent" "$2" || echo - ;;
+        v1) [ "$have_mk" = 1 ] && echo mk "$2" || echo - ;;
         *) [ "$have_lt" = 1 ] && echo "$PY" "$LT" "$2" 262144 "$1" || echo - ;;
     esac
+}
+
+# mk INPUT: mktorrent's v1 torrent of INPUT; it refuses to replace an existing output.
+mk() {
+    rm -f "$OUT/mk.torrent"
+    mktorrent -t "$(nproc)" -l 18 -o "$OUT/mk.torrent" "$1"
 }
 
 gbps() { awk -v b="$1" -v t="$2" 'BEGIN { if (t == "failed" || t + 0 == 0) print "-"; else printf "%.2f", b / t / 1e9 }'; }
