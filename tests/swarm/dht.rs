@@ -125,6 +125,29 @@ fn lookups_in_a_testnet_converge_on_the_eight_nearest_nodes() {
     assert_eq!(found["peers"], serde_json::json!([]), "nobody announced this torrent");
 }
 
+/// `mt dht get-peers` is a one-off probe that exits as soon as its lookup ends: the nodes it
+/// asks must not take it into their tables, where it would linger, silent, and make later
+/// lookups wait on it (and, with enough of them near a target, end short of 8 nodes).
+#[test]
+fn a_get_peers_probe_leaves_no_trace_in_the_tables_it_asks() {
+    let env = TestEnv::new();
+    let (mut root, listening) = start_node(&env, "127.0.0.1", &["--no-bootstrap"]);
+    let root_addr = listening["addr"].as_str().expect("an address").to_string();
+    let _joined: Vec<Running> =
+        (0..2).map(|_| start_node(&env, "127.0.0.1", &["--dht-bootstrap", &root_addr]).0).collect();
+    root.wait_for(SETTLE, |v| v["event"] == "status" && v["nodes"].as_u64() >= Some(2));
+    for _ in 0..3 {
+        let hash = "89abcdef0123456789abcdef0123456789abcdef";
+        let args = ["dht", "get-peers", hash, "--dht-bootstrap", &root_addr, "--bind", "127.0.0.1"];
+        env.run_mt(&[&args[..], &["--json", "--timeout", "20"]].concat());
+    }
+    // Status lines come every two seconds: the second one after the probes is surely later
+    // than any answer to a query the root sent them.
+    root.wait_for_event("status", SETTLE);
+    let status = root.wait_for_event("status", SETTLE);
+    assert_eq!(status["nodes"], 2, "the root's table holds the two nodes that joined, no probe");
+}
+
 #[test]
 fn a_trackerless_torrent_and_a_bare_magnet_link_download_through_the_dht_alone() {
     let env = TestEnv::new();
