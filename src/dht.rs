@@ -84,6 +84,9 @@ pub struct DhtConfig {
     /// Told of problems the node survives (routers that cannot be resolved, a table that
     /// cannot be saved).
     pub warn: Box<dyn Fn(String) + Send>,
+    /// Ask others not to put us in their tables (BEP 43): for a node that lives only for a
+    /// lookup or two, which would linger in their tables, silent, once gone.
+    pub read_only: bool,
 }
 
 /// Where a node stands, for `mt dht`.
@@ -282,6 +285,9 @@ fn run(
             let loopback = local.is_some_and(|a| a.ip().is_loopback())
                 || known.iter().any(|n| n.addr.ip().is_loopback());
             let mut node = Node::new(id, loopback, &known, now);
+            if config.read_only {
+                node.set_read_only();
+            }
             if !known.is_empty() {
                 node.bootstrap(Vec::new(), now);
             }

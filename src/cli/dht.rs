@@ -100,6 +100,7 @@ pub fn config(routers: Vec<String>, keep_table: bool) -> DhtConfig {
         bootstrap: routers,
         state_dir: keep_table.then(StateDir::for_user).flatten().map(|s| s.folder().to_path_buf()),
         warn: Box::new(|message| eprintln!("mt: warning: {message}")),
+        read_only: false,
     }
 }
 
@@ -121,8 +122,9 @@ impl TemporaryNode {
 }
 
 /// Starts a node on `addr` (any port if that one is taken) that looks `info_hash` up again
-/// and again, without announcing; the peers it finds are sent on `tx`. A node that cannot
-/// start is a warning (`None`), and sends nothing.
+/// and again, without announcing; the peers it finds are sent on `tx`. It lives only while
+/// something waits, so it is read-only (BEP 43): nobody keeps it in a table. A node that
+/// cannot start is a warning (`None`), and sends nothing.
 pub fn lookup_while(
     addr: SocketAddr,
     routers: &[String],
@@ -130,9 +132,11 @@ pub fn lookup_while(
     tx: crossbeam_channel::Sender<Vec<SocketAddr>>,
 ) -> Option<TemporaryNode> {
     let shutdown = Arc::new(AtomicBool::new(false));
-    let started = start_node(addr, config(routers.to_vec(), true), &shutdown).or_else(|_| {
+    let read_only =
+        |keep_table| DhtConfig { read_only: true, ..config(routers.to_vec(), keep_table) };
+    let started = start_node(addr, read_only(true), &shutdown).or_else(|_| {
         let any = SocketAddr::new(addr.ip(), 0);
-        start_node(any, config(routers.to_vec(), false), &shutdown)
+        start_node(any, read_only(false), &shutdown)
     });
     match started {
         Ok((dht, _, udp)) => {
@@ -251,8 +255,10 @@ fn get_peers(args: GetPeersArgs) -> Result<i32, Error> {
     let routers = routers(&args.bootstrap)?;
     let ip = args.bind.unwrap_or(mt::dual_stack::UNSPECIFIED);
     let shutdown = Arc::new(AtomicBool::new(false));
-    let (dht, _, _) =
-        start_node(SocketAddr::new(ip, args.port.unwrap_or(0)), config(routers, false), &shutdown)?;
+    // A probe that exits once its lookup ends: read-only (BEP 43), so that it does not linger
+    // in the tables of the nodes it asked, where later lookups would wait on it.
+    let config = DhtConfig { read_only: true, ..config(routers, false) };
+    let (dht, _, _) = start_node(SocketAddr::new(ip, args.port.unwrap_or(0)), config, &shutdown)?;
     let timeout = args.timeout.map_or(GET_PEERS_TIMEOUT, Duration::from_secs);
     let result = dht.get_peers(info_hash).recv_timeout(timeout);
     shutdown.store(true, Ordering::Release);

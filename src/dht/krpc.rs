@@ -7,7 +7,8 @@
 //! response's `values` holds at most [`MAX_VALUES`] compact peers of 6 or 18 bytes. A query
 //! that cannot be understood still yields its transaction id where it has one, so the node
 //! can answer it with a KRPC error rather than silence. Unknown keys are ignored, as the spec
-//! asks, so newer clients' extra fields do no harm.
+//! asks, so newer clients' extra fields do no harm. A query from a read-only node (BEP 43)
+//! carries `ro` = 1 in the top-level dictionary.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -75,6 +76,8 @@ pub struct Query {
     pub method: Method,
     /// The address families the querier wants nodes of (`want`, BEP 32).
     pub want: Want,
+    /// The querier is read-only (`ro`, BEP 43): it is not to be put in routing tables.
+    pub read_only: bool,
 }
 
 /// A query's `want` list (BEP 32): which families of nodes to answer with. Neither set (no
@@ -220,6 +223,9 @@ impl Message {
                 entries.push(("y", Value::bytes("q")));
                 entries.push(("q", Value::bytes(name)));
                 entries.push(("a", bencode::dict(args)));
+                if query.read_only {
+                    entries.push(("ro", Value::Int(1)));
+                }
             }
             Body::Response(response) => {
                 let mut fields = vec![("id", Value::bytes(response.id.0))];
@@ -303,7 +309,8 @@ fn decode_query(dict: &Dict) -> Result<Query, DecodeError> {
             }
         }
     }
-    Ok(Query { id, method, want })
+    let read_only = dict.get(b"ro").and_then(Value::as_int) == Some(1);
+    Ok(Query { id, method, want, read_only })
 }
 
 fn decode_response(dict: &Dict) -> Result<Response, DecodeError> {
@@ -425,7 +432,8 @@ mod tests {
             Body::Query(Query {
                 id: NodeId(*b"abcdefghij0123456789"),
                 method: Method::Ping,
-                want: Want::default()
+                want: Want::default(),
+                read_only: false,
             })
         );
         assert_eq!(message.encode(), ping);
@@ -453,10 +461,13 @@ mod tests {
                 token: b"tok".to_vec(),
             },
         ] {
-            round_trip(Message {
-                transaction: b"xy".to_vec(),
-                body: Body::Query(Query { id: id(1), method, want: Want::default() }),
-            });
+            for read_only in [false, true] {
+                let want = Want::default();
+                round_trip(Message {
+                    transaction: b"xy".to_vec(),
+                    body: Body::Query(Query { id: id(1), method: method.clone(), want, read_only }),
+                });
+            }
         }
         round_trip(Message {
             transaction: vec![0, 7],
@@ -471,6 +482,16 @@ mod tests {
                 token: Some(b"12345678".to_vec()),
             }),
         });
+    }
+
+    /// BEP 43's example: `ro` sits beside `a`, `q`, `t` and `y`.
+    #[test]
+    fn reads_the_read_only_flag() {
+        let ping = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping2:roi1e1:t2:aa1:y1:qe";
+        let Body::Query(query) = Message::decode(ping).expect("ping").body else {
+            panic!("not a query");
+        };
+        assert!(query.read_only);
     }
 
     #[test]

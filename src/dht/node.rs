@@ -4,7 +4,11 @@
 //!
 //! It answers `ping`, `find_node`, `get_peers` and `announce_peer`, each source address
 //! rate-limited ([`super::limits`]); keeps the routing table fresh (stale buckets are looked
-//! up again, questionable nodes pinged); and runs lookups for whoever asks. Queries we send
+//! up again, questionable nodes pinged); and runs lookups for whoever asks. A stranger that
+//! queries us is pinged, so it may enter the table when it answers, unless its query says it
+//! is read-only (BEP 43): a one-off probe that is gone a moment later would otherwise stay in
+//! the table as a good node for [`super::table::GOOD_FOR`], and lookups would wait on it. A
+//! node made read-only itself ([`Node::set_read_only`]) says so in every query it sends. Queries we send
 //! are bounded by [`super::transactions::MAX_PENDING`], so what the network can make us hold
 //! is bounded: table, peer store, rate buckets, pending queries and lookups
 //! ([`MAX_LOOKUPS`]).
@@ -96,6 +100,8 @@ pub struct Node {
     outbox: Vec<(SocketAddr, Vec<u8>)>,
     events: Vec<NodeEvent>,
     counters: Counters,
+    /// Our queries carry `ro` (BEP 43): nobody is to put us in a table.
+    read_only: bool,
 }
 
 impl Node {
@@ -123,6 +129,7 @@ impl Node {
             outbox: Vec::new(),
             events: Vec::new(),
             counters: Counters::default(),
+            read_only: false,
         }
     }
 
@@ -151,6 +158,12 @@ impl Node {
             self.transactions.len(),
             self.lookups.len(),
         )
+    }
+
+    /// Marks every query we send read-only (BEP 43): for a node that lives only as long as
+    /// one lookup, which others should not keep in their tables.
+    pub fn set_read_only(&mut self) {
+        self.read_only = true;
     }
 
     /// Lets many nodes share one IP address (a testnet on one host).
@@ -290,7 +303,9 @@ impl Node {
         self.counters.queries_served += 1;
         self.send(from, Message { transaction, body: Body::Response(response) });
         // A stranger that queries us may be worth a place: ping it, and it enters if it answers.
-        if self.transactions.len() < super::transactions::MAX_PENDING / 4
+        // A read-only one asked not to be.
+        if !query.read_only
+            && self.transactions.len() < super::transactions::MAX_PENDING / 4
             && !self.table.contains_id(&query.id)
             && self.table.has_room_for(&query.id, now)
         {
@@ -405,7 +420,8 @@ impl Node {
         let pending = Pending { addr, id, purpose, sent: now };
         let Some(transaction) = self.transactions.start(pending) else { return false };
         self.counters.queries_sent += 1;
-        let query = Query { id: self.id(), method, want: Want::default() };
+        let query =
+            Query { id: self.id(), method, want: Want::default(), read_only: self.read_only };
         self.send(addr, Message { transaction: transaction.to_vec(), body: Body::Query(query) });
         true
     }

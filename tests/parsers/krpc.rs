@@ -122,9 +122,11 @@ fn method() -> impl Strategy<Value = Method> {
 /// Valid messages of every kind.
 fn message() -> impl Strategy<Value = Message> {
     let body = prop_oneof![
-        (id(), method(), any::<bool>(), any::<bool>()).prop_map(|(id, method, n4, n6)| {
-            Body::Query(Query { id, method, want: Want { n4, n6 } })
-        }),
+        (id(), method(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(id, method, n4, n6, read_only)| {
+                Body::Query(Query { id, method, want: Want { n4, n6 }, read_only })
+            }
+        ),
         (
             id(),
             vec(node(true), 0..10),

@@ -71,6 +71,7 @@ fn find_node_both(socket: &UdpSocket, to: SocketAddr, n: u16) -> Option<Response
             id: NodeId::random(),
             method: Method::FindNode { target: NodeId::random() },
             want: Want { n4: true, n6: true },
+            read_only: false,
         }),
     };
     socket.send_to(&query.encode(), to).expect("send find_node");
@@ -123,6 +124,7 @@ fn a_dual_stack_node_answers_want_n4_n6_with_both_families() {
             id: NodeId::random(),
             method: Method::FindNode { target: NodeId::random() },
             want: Want::default(),
+            read_only: false,
         }),
     };
     socket.send_to(&query.encode(), to).expect("send find_node");

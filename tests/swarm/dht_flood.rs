@@ -43,7 +43,11 @@ fn query(n: u64, id: NodeId) -> Vec<u8> {
         },
     };
     let transaction = n.to_be_bytes()[6..].to_vec();
-    Message { transaction, body: Body::Query(Query { id, method, want: Want::default() }) }.encode()
+    Message {
+        transaction,
+        body: Body::Query(Query { id, method, want: Want::default(), read_only: false }),
+    }
+    .encode()
 }
 
 #[test]
@@ -86,7 +90,12 @@ fn a_krpc_flood_from_one_address_leaves_honest_queries_answered_and_memory_bound
         let transaction = asked.to_be_bytes().to_vec();
         let ping = Message {
             transaction: transaction.clone(),
-            body: Body::Query(Query { id: me, method: Method::Ping, want: Want::default() }),
+            body: Body::Query(Query {
+                id: me,
+                method: Method::Ping,
+                want: Want::default(),
+                read_only: false,
+            }),
         };
         honest.send_to(&ping.encode(), addr).expect("send a ping");
         // The node may ping us back (a stranger worth knowing): skip its queries.

@@ -123,6 +123,7 @@ fn forged_answers_and_bad_tokens_change_nothing() {
                 token: b"nope".to_vec(),
             },
             want: Want::default(),
+            read_only: false,
         }),
     };
     net.node(1).receive(&announce.encode(), addr(98), now);
@@ -142,4 +143,51 @@ fn unanswered_queries_time_out_and_fail_the_lookup_step() {
     // Both routers failed: the bootstrap lookup is over, nothing pending.
     assert_eq!(node.sizes().3, 0);
     assert_eq!(node.sizes().4, 0);
+}
+
+/// A one-off probe like `mt dht get-peers`: a read-only node at `at` that bootstraps from
+/// node 0, looks `target` up and ends; returns what it found. It is then gone from `net`.
+fn probe(net: &mut Net, at: SocketAddr, target: NodeId) -> Finished {
+    let now = net.now;
+    let mut node = Node::new(NodeId::random(), true, &[], now);
+    node.set_read_only();
+    node.bootstrap(vec![addr(0)], now);
+    node.lookup(target, Kind::GetPeers, None, now).expect("started");
+    net.nodes.insert(at, node);
+    net.deliver();
+    let mut node = net.nodes.remove(&at).expect("the probe");
+    node.take_events()
+        .into_iter()
+        .find_map(|e| match e {
+            NodeEvent::Done(_, finished) => Some(finished),
+            NodeEvent::Peers(..) => None,
+        })
+        .expect("the lookup ended")
+}
+
+#[test]
+fn a_read_only_querier_is_not_taken_into_any_table() {
+    let mut net = Net::new(20);
+    let found = probe(&mut net, addr(500), NodeId::random());
+    assert_eq!(found.closest.len(), K);
+    let sizes: Vec<usize> = net.nodes.values().map(|n| n.table().len()).collect();
+    for node in net.nodes.values() {
+        assert!(node.table().entries().all(|e| e.info.addr != addr(500)), "{sizes:?}");
+    }
+}
+
+/// The DHT bench's testnet: 100 nodes, then one-off probes that each look a random hash up
+/// and vanish. None of them lingers in a table, so every later lookup still ends at the 8
+/// nodes nearest its target, with no silent node met on the way.
+#[test]
+fn lookups_converge_after_many_probes_came_and_went() {
+    let mut net = Net::new(100);
+    for n in 0..150 {
+        let target = NodeId::random();
+        let found = probe(&mut net, addr(1000 + n), target);
+        let mut live: Vec<NodeId> = net.nodes.values().map(Node::id).collect();
+        live.sort_by_key(|id| id.distance(&target));
+        let got: Vec<NodeId> = found.closest.iter().map(|n| n.id).collect();
+        assert_eq!(got, live[..K], "lookup {n}");
+    }
 }
