@@ -29,8 +29,9 @@ fn ip(args: &[&str]) -> bool {
     run_bounded(command).code == 0
 }
 
-/// Two namespaces, `a` and `b`, joined by a veth pair: each end has an address in one /24,
-/// is up, and carries the multicast routes (224.0.0.0/4); each namespace's `lo` is up.
+/// Two namespaces, `a` and `b`, joined by a veth pair: each end has an address in one /24
+/// (or, made by [`Link::new_v6`], in one IPv6 /64 and no IPv4 address at all), is up, and
+/// carries the multicast routes; each namespace's `lo` is up.
 pub struct Link {
     names: [String; 2],
     /// The address of each end.
@@ -41,9 +42,31 @@ impl Link {
     /// Makes the pair; `tag` (a few letters) and `subnet` (the third octet of 10.201.x.0/24)
     /// tell apart the links of tests that run at once.
     pub fn new(tag: &str, subnet: u8) -> Link {
+        let addrs = [format!("10.201.{subnet}.1"), format!("10.201.{subnet}.2")];
+        Link::make(tag, addrs, |end, addr| {
+            vec![
+                vec!["addr".into(), "add".into(), format!("{addr}/24"), "dev".into(), end.into()],
+                vec!["route".into(), "add".into(), "224.0.0.0/4".into(), "dev".into(), end.into()],
+            ]
+        })
+    }
+
+    /// A pair like [`Link::new`] that carries IPv6 only: unique local addresses in
+    /// fd00:201:`subnet`::/64, usable at once (`nodad`: no wait for duplicate address
+    /// detection); the kernel routes multicast (ff00::/8) on each end by itself.
+    pub fn new_v6(tag: &str, subnet: u8) -> Link {
+        let addrs = [format!("fd00:201:{subnet}::1"), format!("fd00:201:{subnet}::2")];
+        Link::make(tag, addrs, |end, addr| {
+            let cidr = format!("{addr}/64");
+            vec![vec!["addr".into(), "add".into(), cidr, "dev".into(), end.into(), "nodad".into()]]
+        })
+    }
+
+    /// Makes the namespaces and the pair, and runs `ip -n NS` with each of `setup(end, addr)`
+    /// on each side before bringing the links up.
+    fn make(tag: &str, addrs: [String; 2], setup: impl Fn(&str, &str) -> Vec<Vec<String>>) -> Link {
         let pid = std::process::id() % 100_000;
         let names = [format!("mt-{tag}-{pid}-a"), format!("mt-{tag}-{pid}-b")];
-        let addrs = [format!("10.201.{subnet}.1"), format!("10.201.{subnet}.2")];
         let link = Link { names, addrs };
         let ends = [format!("{tag}{pid}a"), format!("{tag}{pid}b")];
         for name in &link.names {
@@ -65,13 +88,19 @@ impl Link {
         ]);
         assert!(made, "cannot make the veth pair {} / {}", ends[0], ends[1]);
         for ((ns, addr), end) in link.names.iter().zip(&link.addrs).zip(&ends) {
-            let cidr = format!("{addr}/24");
-            for args in [
-                vec!["-n", ns, "addr", "add", &cidr, "dev", end],
-                vec!["-n", ns, "link", "set", end, "up"],
-                vec!["-n", ns, "link", "set", "lo", "up"],
-                vec!["-n", ns, "route", "add", "224.0.0.0/4", "dev", end],
-            ] {
+            let mut steps = vec![
+                vec!["link".to_string(), "set".into(), end.clone(), "up".into()],
+                vec!["link".into(), "set".into(), "lo".into(), "up".into()],
+            ];
+            // Addresses first, then the links up, then routes that need a link up.
+            let setup = setup(end, addr);
+            let (addresses, routes): (Vec<_>, Vec<_>) =
+                setup.into_iter().partition(|step| step.first().is_some_and(|s| s == "addr"));
+            steps.splice(0..0, addresses);
+            steps.extend(routes);
+            for step in steps {
+                let mut args = vec!["-n", ns.as_str()];
+                args.extend(step.iter().map(String::as_str));
                 assert!(ip(&args), "ip {} failed", args.join(" "));
             }
         }

@@ -1,6 +1,7 @@
 //! Local service discovery (BEP 14) between two `mt` processes on two hosts: network
 //! namespaces joined by a veth pair, as multicast does not leave a fresh namespace's `lo`.
-//! A `.torrent` and a bare magnet link (metadata, then data) are both found through it.
+//! A `.torrent` and a bare magnet link (metadata, then data) are both found through it, over
+//! IPv4 and, between hosts that have IPv6 only, through the IPv6 group.
 //! Nothing else can introduce the peers: no tracker, `--no-dht`, no `--peer`, and each
 //! process has its own runtime folder, so the same-host registry cannot help. These tests
 //! need root and `ip netns`: without them they fail under `CI=true` and are skipped loudly
@@ -90,6 +91,23 @@ fn a_bare_magnet_links_metadata_and_data_come_through_local_discovery_alone() {
     let magnet = format!("magnet:?xt=urn:btih:{}", env.info_hash("data.torrent"));
     let link = Link::new("lsdm", 3);
     let (_seed, get) = seed_then_get(&env, &link, &magnet, "45");
+    let out = get.wait(FOUND_LIMIT);
+    assert_eq!(out.code, 0, "the download completed: {out:#?}");
+    assert_same_file(&env.path("data.bin"), &env.path("copy.bin"));
+}
+
+/// Hosts joined by a link that carries IPv6 only, each process listening on its IPv6 address
+/// alone: only an announce to [ff15::efc0:988f]:6771 can bring them together.
+#[test]
+fn a_trackerless_torrent_downloads_between_ipv6_hosts_through_the_ipv6_group() {
+    if !can_make_namespaces() {
+        return;
+    }
+    let env = TestEnv::new();
+    env.write_generated("data.bin", 2 << 20, 53);
+    env.run(&["create", "data.bin", "data.torrent"]).expect_code(0);
+    let link = Link::new_v6("lsd6", 4);
+    let (_seed, get) = seed_then_get(&env, &link, "data.torrent", "45");
     let out = get.wait(FOUND_LIMIT);
     assert_eq!(out.code, 0, "the download completed: {out:#?}");
     assert_same_file(&env.path("data.bin"), &env.path("copy.bin"));
