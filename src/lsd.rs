@@ -5,10 +5,15 @@
 //! ([`Lsd::track`]) to 239.192.152.143:6771 at once and every [`REANNOUNCE`], and hands the
 //! peers others announce for those torrents to the torrent's callback. It also answers a
 //! newcomer with an announce of its own (at most once per [`REPLY_GAP`] per torrent), so a
-//! peer that starts later learns of us without waiting out the interval. IPv4 is used when
+//! peer that starts later learns of us without waiting out the interval. An announce that no
+//! group could send (the network not up yet) is tried again after [`SEND_RETRY`], not after
+//! the whole interval. IPv4 is used when
 //! we listen on an IPv4 address or on `[::]`, and the IPv6 group `[ff15::efc0:988f]:6771` when
 //! we listen on IPv6: an announce tells others to reach us at its source address, so it goes
-//! only where we listen. An IPv6 group that cannot be joined or sent to is a debug line only.
+//! only where we listen. The IPv6 group is joined and sent to on the interface of the address
+//! we listen on ([`interfaces`]; with `[::]`, the kernel's pick, else the first interface
+//! with IPv6 that can join it). An IPv6 group that cannot be joined or sent to is a debug
+//! line only when IPv4 is used too, and an error when it is all there is.
 //!
 //! Several processes on one host share port 6771 (`SO_REUSEADDR` and `SO_REUSEPORT`, set
 //! before bind), and every one of them receives each announce; our own come back through
@@ -18,6 +23,7 @@
 //! are dropped ([`message`]), and each torrent remembers at most [`MAX_HEARD`] peers. The
 //! caller decides what not to announce: never a private torrent (BEP 27).
 
+pub mod interfaces;
 pub mod message;
 
 use std::collections::HashMap;
@@ -41,6 +47,9 @@ pub const GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff15, 0, 0, 0, 0, 0, 0xefc0, 0x98
 pub const PORT: u16 = 6771;
 /// How often each torrent is announced.
 pub const REANNOUNCE: Duration = Duration::from_secs(5 * 60);
+/// How soon an announce that went nowhere (every group's send failed, as on a link that is
+/// not up yet) is tried again.
+pub const SEND_RETRY: Duration = Duration::from_secs(3);
 /// Least time between two announces a torrent makes to answer newcomers.
 pub const REPLY_GAP: Duration = Duration::from_secs(60);
 /// Announces taken from one source address a minute; more are dropped.
@@ -98,8 +107,8 @@ impl Lsd {
                 Err(e) => first_error = Some(e),
             }
         }
-        if listen.is_ipv6() {
-            match bind_v6() {
+        if let IpAddr::V6(ip) = listen.ip() {
+            match bind_v6(ip) {
                 Ok(socket) => sockets.push(Group::v6(socket)),
                 Err(e) if use_v4 => (config.debug)(format!("lsd: no ipv6 multicast: {e}")),
                 Err(e) => first_error = first_error.or(Some(e)),
@@ -173,15 +182,30 @@ fn bind_v4(iface: Ipv4Addr) -> std::io::Result<UdpSocket> {
     Ok(socket)
 }
 
-/// The same for the IPv6 group, on the default interface.
-fn bind_v6() -> std::io::Result<UdpSocket> {
+/// The same for the IPv6 group, on the interface that holds `listen` (with `[::]`, the
+/// kernel's pick, else the first interface with IPv6 that can join).
+fn bind_v6(listen: Ipv6Addr) -> std::io::Result<UdpSocket> {
     let fd = rustix::net::socket(AddressFamily::INET6, SocketType::DGRAM, None)?;
     sockopt::set_ipv6_v6only(&fd, true)?;
     sockopt::set_socket_reuseaddr(&fd, true)?;
     sockopt::set_socket_reuseport(&fd, true)?;
     rustix::net::bind(&fd, &SocketAddr::from((Ipv6Addr::UNSPECIFIED, PORT)))?;
     let socket = UdpSocket::from(fd);
-    socket.join_multicast_v6(&GROUP_V6, 0)?;
+    let tries: Vec<u32> = match interfaces::index_of(&listen) {
+        Some(index) if !listen.is_unspecified() => vec![index],
+        _ => std::iter::once(0).chain(interfaces::with_ipv6()).collect(),
+    };
+    let mut joined = Err(std::io::Error::other("no interface has ipv6"));
+    for index in tries {
+        joined = socket.join_multicast_v6(&GROUP_V6, index).map(|()| index);
+        if joined.is_ok() {
+            break;
+        }
+    }
+    let index = joined?;
+    if index != 0 {
+        sockopt::set_ipv6_multicast_if(&socket, index)?;
+    }
     socket.set_multicast_loop_v6(true)?;
     socket.set_read_timeout(Some(POLL / 2))?;
     Ok(socket)
@@ -252,16 +276,27 @@ impl Service {
         }
         let announce =
             Announce { port: self.port, info_hashes: due, cookie: Some(self.cookie.clone()) };
+        let mut sent = false;
         for group in &mut self.groups {
             for datagram in announce.encode(&group.host) {
-                if let Err(e) = group.socket.send_to(&datagram, group.to) {
-                    let line = format!("lsd: cannot announce to {}: {e}", group.to);
-                    match (group.warn, group.reported) {
-                        (true, false) => (self.config.warn)(line),
-                        (false, false) => (self.config.debug)(line),
-                        _ => {}
+                match group.socket.send_to(&datagram, group.to) {
+                    Ok(_) => sent = true,
+                    Err(e) => {
+                        let line = format!("lsd: cannot announce to {}: {e}", group.to);
+                        match (group.warn, group.reported) {
+                            (true, false) => (self.config.warn)(line),
+                            (false, false) => (self.config.debug)(line),
+                            _ => {}
+                        }
+                        group.reported = true;
                     }
-                    group.reported = true;
+                }
+            }
+        }
+        if !sent {
+            for torrent in &mut self.torrents {
+                if announce.info_hashes.contains(&torrent.info_hash) {
+                    torrent.next_announce = now + SEND_RETRY;
                 }
             }
         }
@@ -374,6 +409,16 @@ mod tests {
         assert!(fits(SocketAddr::from(([0, 0, 0, 0], 6881))));
         assert!(fits(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 6881))));
         assert!(fits(SocketAddr::from(([10, 0, 0, 1], 6881))));
+    }
+
+    #[test]
+    fn an_announce_that_went_nowhere_is_tried_again_soon() {
+        // No group at all: nothing can be sent, as when every send fails.
+        let (mut service, _peers) = service();
+        let now = Instant::now();
+        service.torrents[0].next_announce = now;
+        service.announce_due(now);
+        assert_eq!(service.torrents[0].next_announce, now + SEND_RETRY);
     }
 
     #[test]
