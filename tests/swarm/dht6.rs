@@ -1,7 +1,8 @@
 //! The DHT over IPv6 (BEP 32) on `::1`: a testnet of `mt dht` nodes bootstrapped from one
 //! `mt dht --bind ::1`, where lookups converge on the eight nearest IPv6 nodes, a seed's
 //! announce is found at its IPv6 address, and a magnet link naming only the info hash is
-//! downloaded through the IPv6 DHT alone; and a dual-stack node that knows IPv4 and IPv6
+//! downloaded through the IPv6 DHT alone; libtorrent on `::1` in the same testnet finds `mt
+//! seed` and is found by `mt get`; and a dual-stack node that knows IPv4 and IPv6
 //! nodes answers an IPv4 query with `want n4 n6` with both (`nodes` and `nodes6`). Without
 //! an IPv6 loopback these tests fail under CI and skip elsewhere.
 
@@ -143,4 +144,50 @@ fn a_dual_stack_node_answers_want_n4_n6_with_both_families() {
     for running in [&mut a, &mut b, &mut node] {
         running.kill();
     }
+}
+
+/// libtorrent on `::1`, bootstrapped from the IPv6 testnet's `mt dht` node, seeds a torrent
+/// with no tracker: a lookup finds it at its IPv6 address, and `mt get --bind ::1` downloads
+/// from it through the IPv6 DHT alone.
+#[test]
+fn mt_get_downloads_from_a_libtorrent_seed_found_through_the_ipv6_dht() {
+    if !require_ipv6() || !crate::common::require_libtorrent() {
+        return;
+    }
+    let env = TestEnv::new();
+    let net = Testnet::start_on(&env, "::1", NODES);
+    env.write_generated("video.bin", 2 * 1024 * 1024 + 333, 43);
+    env.run(&["create", "-p", "32K", "video.bin"]).expect_code(0);
+    let info_hash = env.info_hash("video.bin.torrent");
+    let root = env.root().display().to_string();
+    let extra = ["--listen", "[::1]:0", "--dht-bootstrap", net.root.as_str()];
+    let seed = env.libtorrent("seed", "video.bin.torrent", &root, &extra);
+    let port = seed.addr.rsplit(':').next().expect("a port");
+    let seed_addr = format!("[::1]:{port}");
+    net.get_peers_until(&env, &info_hash, |v| peers_of(v).contains(&seed_addr));
+    let dht = ["--bind", "::1", "--dht-bootstrap", net.root.as_str()];
+    env.get("video.bin.torrent", "copy.bin", &dht).expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("copy.bin"));
+}
+
+/// The reverse: `mt seed` on `::1` announces to the IPv6 testnet, and libtorrent on `::1`,
+/// bootstrapped from its `mt dht` node, downloads a magnet link naming only the info hash.
+#[test]
+fn libtorrent_downloads_from_mt_seed_found_through_the_ipv6_dht() {
+    if !require_ipv6() || !crate::common::require_libtorrent() {
+        return;
+    }
+    let env = TestEnv::new();
+    let net = Testnet::start_on(&env, "::1", NODES);
+    env.write_generated("video.bin", 2 * 1024 * 1024 + 333, 47);
+    env.run(&["create", "-p", "32K", "video.bin"]).expect_code(0);
+    let info_hash = env.info_hash("video.bin.torrent");
+    let dht = ["--dht-bootstrap", net.root.as_str()];
+    let seed = env.seed_alone_on("::1", "video.bin.torrent", "video.bin", &dht);
+    net.get_peers_until(&env, &info_hash, |v| peers_of(v).contains(&seed.addr));
+    let magnet = format!("magnet:?xt=urn:btih:{info_hash}");
+    let extra = ["--listen", "[::1]:0", "--dht-bootstrap", net.root.as_str()];
+    let get = env.libtorrent("get", &magnet, "lt", &extra);
+    get.process.wait(crate::common::swarm::GET_LIMIT).expect_code(0);
+    assert_same_file(&env.path("video.bin"), &env.path("lt/video.bin"));
 }
