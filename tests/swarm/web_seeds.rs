@@ -63,7 +63,8 @@ fn a_multi_file_torrent_downloads_from_a_web_seed_alone() {
 fn a_web_seed_and_a_peer_download_side_by_side() {
     let (env, server) = single_file(Behaviour::Honest, false);
     let seed = env.seed("video.torrent", "www/video.bin", &[]);
-    let out = env.get("video.torrent", "copy.bin", &["--peer", &seed.addr]);
+    // A download of about 4 s: the web seed alone cannot finish it before the peer connects.
+    let out = env.get("video.torrent", "copy.bin", &["--peer", &seed.addr, "--max-down", "256K"]);
     out.expect_code(0);
     assert_same_file(&env.path("www/video.bin"), &env.path("copy.bin"));
     assert!(!out.events("peer_connected").is_empty(), "the peer took part: {out:#?}");
@@ -74,7 +75,9 @@ fn a_web_seed_and_a_peer_download_side_by_side() {
 #[test]
 fn a_web_seed_that_sends_a_wrong_byte_is_dropped_and_the_peer_finishes() {
     let (env, _server) = single_file(Behaviour::Lying, false);
-    let seed = env.seed("video.torrent", "www/video.bin", &[]);
+    // A slow peer (about 4 s for the file), so it cannot deliver every piece, the lied-about
+    // first one included, before the web seed's reply is checked.
+    let seed = env.seed("video.torrent", "www/video.bin", &["--max-up", "256K"]);
     let out = env.get("video.torrent", "copy.bin", &["--peer", &seed.addr]);
     out.expect_code(0);
     assert_same_file(&env.path("www/video.bin"), &env.path("copy.bin"));
