@@ -104,17 +104,17 @@ pub fn torrent_from_magnet(
         ))
     };
     let parsed = Info::from_bytes(&info).map_err(invalid)?;
+    let done = |meta, torrent_bytes, piece_layers_from| FromMagnet {
+        meta,
+        torrent_bytes,
+        peers: link_peers.clone(),
+        metadata_from,
+        piece_layers_from,
+    };
     if !parsed.version.has_v2() || parsed.files_with_piece_layers().is_empty() {
         let torrent_bytes = fetch::torrent_bytes(&info, &link.trackers, &[]);
         let meta = Metainfo::from_bytes(&torrent_bytes).map_err(invalid)?;
-        let piece_layers_from = None;
-        return Ok(FromMagnet {
-            meta,
-            torrent_bytes,
-            peers: link_peers,
-            metadata_from,
-            piece_layers_from,
-        });
+        return Ok(done(meta, torrent_bytes, None));
     }
     let kept = cache
         .as_ref()
@@ -126,14 +126,7 @@ pub fn torrent_from_magnet(
                 if !quiet {
                     println!("piece layers of {} found from an earlier run", link.info_hash);
                 }
-                let piece_layers_from = Some(Source::Kept);
-                return Ok(FromMagnet {
-                    meta,
-                    torrent_bytes,
-                    peers: link_peers,
-                    metadata_from,
-                    piece_layers_from,
-                });
+                return Ok(done(meta, torrent_bytes, Some(Source::Kept)));
             }
             Err(reason) => eprintln!(
                 "mt: warning: the kept piece layers of {} are damaged ({reason}); fetching them \
@@ -148,8 +141,7 @@ pub fn torrent_from_magnet(
     if let Some(Err(err)) = cache.as_ref().map(|c| c.save_layers(link.info_hash, &layers)) {
         eprintln!("mt: warning: cannot keep the fetched piece layers for next time: {err}");
     }
-    let piece_layers_from = Some(Source::Peers);
-    Ok(FromMagnet { meta, torrent_bytes, peers: link_peers, metadata_from, piece_layers_from })
+    Ok(done(meta, torrent_bytes, Some(Source::Peers)))
 }
 
 /// What the state folder kept of `what` for `link`, if it can be used; a damaged entry is

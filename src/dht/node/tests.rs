@@ -58,14 +58,7 @@ impl Net {
     }
 
     fn finished(&mut self, n: u16) -> Finished {
-        self.node(n)
-            .take_events()
-            .into_iter()
-            .find_map(|e| match e {
-                NodeEvent::Done(_, finished) => Some(finished),
-                NodeEvent::Peers(..) => None,
-            })
-            .expect("the lookup ended")
+        finished_of(self.node(n))
     }
 }
 
@@ -155,7 +148,11 @@ fn probe(net: &mut Net, at: SocketAddr, target: NodeId) -> Finished {
     node.lookup(target, Kind::GetPeers, None, now).expect("started");
     net.nodes.insert(at, node);
     net.deliver();
-    let mut node = net.nodes.remove(&at).expect("the probe");
+    finished_of(&mut net.nodes.remove(&at).expect("the probe"))
+}
+
+/// How `node`'s lookup ended.
+fn finished_of(node: &mut Node) -> Finished {
     node.take_events()
         .into_iter()
         .find_map(|e| match e {
