@@ -8,8 +8,9 @@
 //! call picks up where the stream left off. End of stream is [`WireError::Closed`].
 //!
 //! The writers send one message each with no buffering of their own; [`write_piece`] sends
-//! the 13-byte header and the caller's block with vectored writes, so a seeder never copies
-//! block data out of its mapping.
+//! the 13-byte header and the caller's block with vectored writes, so the block is not copied
+//! on its way to the socket. (A seed's uploads go through the peer writer's own send buffer
+//! instead, which gathers many blocks per system call.)
 
 use std::io::{self, IoSlice, Read, Write};
 
